@@ -1,0 +1,42 @@
+// The interface the trainer and evaluator see: anything that can compute its training
+// loss on a TrainBatch and score items for the users of an EvalBatch. Backbones and
+// (later) LLM-enhanced models implement it; nothing else is assumed about them.
+//
+// Shape legend for the whole project: B batch, L max sequence length, V items (ids 1..V,
+// 0 = padding), d recommender width, C candidates per user, K codebook size.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "coco/data/batches.h"
+
+namespace coco {
+
+/// A training loss and its named parts (detached, for logging).
+struct LossTerms {
+  torch::Tensor total;                                        // [] with grad
+  std::vector<std::pair<std::string, torch::Tensor>> parts;  // name → [] detached
+};
+
+class RecommenderImpl : public torch::nn::Module {
+ public:
+  /// Loss of one training batch (the module is in train mode).
+  virtual LossTerms loss(const TrainBatch& batch) = 0;
+
+  /// User representation from the history before each target.
+  virtual torch::Tensor user_repr(const EvalBatch& batch) = 0;  // [B, d]
+
+  /// Scores of every item id for each user; column 0 (padding) is meaningless.
+  virtual torch::Tensor score_all(const torch::Tensor& repr) = 0;  // [B, d] → [B, V + 1]
+
+  /// Scores of the given item ids.
+  virtual torch::Tensor score(const torch::Tensor& repr,  // [B, d]
+                              const torch::Tensor& items  // [B, C]
+                              ) = 0;                      // → [B, C]
+};
+
+}  // namespace coco

@@ -1,0 +1,21 @@
+// Implementation of coco::run_tool (a template, hence in a header).
+#pragma once
+
+#include <cstdio>
+#include <exception>
+
+namespace coco {
+
+void print_error_line(const char* tool, const std::exception& e);
+
+template <typename Body>
+int run_tool(const char* tool, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    print_error_line(tool, e);
+    return exit_code(e);
+  }
+}
+
+}  // namespace coco

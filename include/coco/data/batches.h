@@ -1,0 +1,68 @@
+// Leave-one-out views and batch construction. Batches are cut from the CSR interaction
+// array on demand — one window per user, never one copy per prefix — so memory stays
+// proportional to the interactions.
+//
+// Leave-one-out: for a user with items s[0..n), the last item is the test target, the
+// second-to-last the validation target, and s[0..n-2) is the training part.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "coco/data/dataset.h"
+
+namespace coco {
+
+enum class Split { kValid, kTest };
+const char* split_name(Split s);
+
+/// Training examples: each user's last L + 1 training items, left-padded with 0.
+/// Backbones derive inputs and targets from this window themselves.
+struct TrainBatch {
+  torch::Tensor users;  // [B] int64, 0-based user index
+  torch::Tensor items;  // [B, L + 1] int64
+};
+
+/// Evaluation examples: the history before the held-out item and the item itself.
+struct EvalBatch {
+  torch::Tensor users;    // [B] int64
+  torch::Tensor history;  // [B, L] int64, last L items before the target, left-padded
+  torch::Tensor target;   // [B] int64
+};
+
+/// Deterministic, shardable iteration over training users. The order of an epoch is a
+/// pure function of (seed, epoch), so a resumed run sees the same batches. With
+/// world_size > 1 each rank takes every world_size-th user of the shared order.
+class TrainLoader {
+ public:
+  TrainLoader(const Interactions& data, int64_t max_len, int64_t batch_size, uint64_t seed,
+              int64_t rank = 0, int64_t world_size = 1);
+
+  void set_epoch(int64_t epoch);
+  int64_t num_batches() const;
+  TrainBatch batch(int64_t index) const;  // index-th batch of the current epoch
+
+ private:
+  const Interactions& data_;
+  int64_t max_len_, batch_size_;
+  uint64_t seed_;
+  int64_t rank_, world_size_;
+  std::vector<int64_t> order_;  // this rank's users for the current epoch
+};
+
+/// Number of items before the target of `split` for user u.
+int64_t history_length(const Interactions& data, int64_t u, Split split);
+
+/// Evaluation batch for users [begin, end) of `users`.
+EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& users,
+                          int64_t begin, int64_t end, Split split, int64_t max_len);
+
+/// How often each item occurs in the training parts: [V + 1], index = item id.
+std::vector<int64_t> train_item_counts(const Interactions& data);
+
+/// 64-bit mixing function (splitmix64) used to derive independent seeds.
+uint64_t mix_seed(uint64_t a, uint64_t b);
+
+}  // namespace coco

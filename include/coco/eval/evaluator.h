@@ -1,0 +1,75 @@
+// Leave-one-out evaluation of any Recommender: full ranking over all items (the user's
+// earlier items excluded by default) or ranking among N sampled negatives, with results
+// broken down by history length and by target-item popularity. Scoring is batched
+// matrix work; the evaluator never loops over items.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "coco/backbones/recommender.h"
+#include "coco/config/config.h"
+#include "coco/data/dataset.h"
+#include "coco/eval/metrics.h"
+
+namespace coco {
+
+struct EvalOptions {
+  std::vector<int64_t> ks{5, 10, 20};
+  bool exclude_history = true;       // full ranking: drop the user's earlier items
+  int64_t num_negatives = 100;       // sampled protocol: N
+  std::string sampling = "uniform";  // "uniform" | "popularity"
+  int64_t sample_seed = 0;           // negatives are a function of (seed, user)
+  int64_t batch_size = 1024;
+  std::vector<int64_t> length_buckets{5, 10, 20};  // upper edges of history-length groups
+  double head_fraction = 0.2;        // most popular share of items that counts as "head"
+
+  static EvalOptions from_config(ConfigNode& node);
+};
+
+enum class Protocol { kFull, kSampled };
+
+/// One group of users (e.g. history length 6-10) and its metrics.
+struct GroupResult {
+  std::string family;  // "history_length" | "item_popularity"
+  std::string name;    // "6-10", "head", ...
+  int64_t users = 0;
+  MetricTable metrics;
+};
+
+struct EvalReport {
+  std::string split, protocol;
+  bool exclude_history = true;
+  int64_t users = 0;
+  MetricTable metrics;
+  std::vector<GroupResult> groups;
+  std::vector<int64_t> ranks;  // [U] per user, pessimistic 0-based rank
+
+  std::string describe_protocol() const;  // "full ranking, history excluded", ...
+};
+
+class Evaluator {
+ public:
+  Evaluator(const Interactions& data, EvalOptions options, int64_t max_len);
+
+  EvalReport evaluate(RecommenderImpl& model, Split split, Protocol protocol,
+                      torch::Device device) const;
+
+  const EvalOptions& options() const { return options_; }
+
+ private:
+  torch::Tensor sample_negatives(const std::vector<int64_t>& users, int64_t begin,
+                                 int64_t end) const;  // [B, N]
+  void add_groups(EvalReport& report, Split split, const std::vector<int64_t>& targets) const;
+
+  const Interactions& data_;
+  EvalOptions options_;
+  int64_t max_len_;
+  std::vector<int64_t> counts_;      // [V + 1] training popularity
+  std::vector<double> cumulative_;   // [V + 1] for popularity sampling
+  std::vector<char> is_head_;        // [V + 1]
+};
+
+}  // namespace coco

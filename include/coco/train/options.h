@@ -1,0 +1,47 @@
+// Options of the trainer (the config's "train" object) and of the run as a whole
+// (seed, device, output directory).
+#pragma once
+
+#include <string>
+
+#include <torch/types.h>
+
+#include "coco/config/config.h"
+
+namespace coco {
+
+struct TrainOptions {
+  int64_t epochs = 200;
+  int64_t batch_size = 256;
+  std::string optimizer = "adam";  // "adam" | "adamw"
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999;
+  std::string schedule = "constant";  // "constant" | "linear" | "cosine" (decay after warm-up)
+  int64_t warmup_steps = 0;
+  double min_lr_ratio = 0.0;          // floor of the decay, as a fraction of lr
+  double clip_grad_norm = 5.0;        // 0 disables clipping
+  std::string metric = "NDCG@10";     // validation metric for early stopping / selection
+  int64_t patience = 20;              // evaluations without improvement before stopping
+  int64_t eval_every = 1;             // epochs between validation runs
+
+  static TrainOptions from_config(ConfigNode& node);
+};
+
+/// Learning-rate multiplier at `step` of `total_steps` (warm-up, then decay).
+double lr_factor(const TrainOptions& opt, int64_t step, int64_t total_steps);
+
+/// Top-level run settings.
+struct RunOptions {
+  int64_t seed = 42;
+  std::string device = "auto";  // "auto" | "cpu" | "cuda" | "cuda:N"
+  std::string output_dir = "runs/default";
+  int64_t threads = 0;          // intra-op threads; 0 = all cores
+
+  static RunOptions from_config(ConfigNode& node);  // reads the keys above from the root
+};
+
+/// Resolves "auto"/"cpu"/"cuda"/"cuda:N"; CUDA without a CUDA build is a ConfigError.
+torch::Device resolve_device(const std::string& spec, const std::string& source = "config");
+
+}  // namespace coco

@@ -1,0 +1,78 @@
+// The one trainer for every model: mini-batch optimisation with warm-up/decay schedules
+// and gradient clipping, validation with early stopping and best-model selection (on
+// validation only), atomic checkpoints with exact resume, Ctrl-C handling, and a
+// JSON-lines log of every epoch. Data-parallel training slots in through (rank,
+// world_size): the loader shards users, and only rank 0 writes files.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <torch/optim/optimizer.h>
+
+#include "coco/backbones/recommender.h"
+#include "coco/data/batches.h"
+#include "coco/eval/evaluator.h"
+#include "coco/train/checkpoint.h"
+#include "coco/train/options.h"
+
+namespace coco {
+
+/// Everything a trainer needs besides the model and the data.
+struct TrainerContext {
+  Json config;             // resolved config, stored in checkpoints
+  std::string output_dir;  // last.pt, best.pt, metrics.jsonl
+  int64_t seed = 42;
+  int64_t max_len = 50;
+  torch::Device device = torch::kCPU;
+  int64_t rank = 0, world_size = 1;
+};
+
+class Trainer {
+ public:
+  Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& data, TrainOptions options,
+          const Evaluator& evaluator, TrainerContext context);
+
+  /// Restores model, optimiser, progress and RNG from a checkpoint written by this trainer.
+  void resume(const std::string& checkpoint);
+
+  /// Trains until the epoch budget is spent or early stopping triggers. Throws
+  /// Interrupted (after saving last.pt) when interrupt_requested() becomes true.
+  const TrainState& fit();
+
+  const TrainState& state() const { return state_; }
+  std::string last_path() const;
+  std::string best_path() const;
+  std::string log_path() const;
+
+  /// Called after every optimiser step with the global step count (tests use it).
+  std::function<void(int64_t step)> on_step;
+
+ private:
+  void train_epoch();
+  void end_epoch();
+  void save_last();
+  bool is_main() const { return context_.rank == 0; }
+
+  std::shared_ptr<RecommenderImpl> model_;
+  const Interactions& data_;
+  TrainOptions options_;
+  const Evaluator& evaluator_;
+  TrainerContext context_;
+  TrainLoader loader_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<double> base_lr_;  // per parameter group
+  TrainState state_;
+};
+
+/// Ctrl-C handling: the first SIGINT asks the trainer to stop after the current batch
+/// (it saves a checkpoint); a second one terminates the process.
+void install_interrupt_handler();
+bool interrupt_requested();
+void request_interrupt(bool value = true);
+
+/// Peak resident memory of this process in MiB.
+double peak_rss_mib();
+
+}  // namespace coco

@@ -1,0 +1,205 @@
+// JSON config loading, overrides and the path-aware ConfigNode reader.
+#include "coco/config/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "coco/common/error.h"
+
+namespace coco {
+
+Json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open config file");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    // Turn the byte offset into line:column for the user.
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    std::string what = e.what();
+    if (auto p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
+    throw ConfigError(path + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                      ": invalid JSON: " + what);
+  }
+}
+
+void apply_override(Json& config, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw ConfigError("--set " + assignment + ": expected KEY.PATH=VALUE");
+  }
+  const std::string key = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) value = text;
+
+  Json* node = &config;
+  std::stringstream parts(key);
+  std::string part, pointer;
+  std::vector<std::string> names;
+  while (std::getline(parts, part, '.')) names.push_back(part);
+  for (size_t i = 0; i < names.size(); ++i) {
+    pointer += "/" + names[i];
+    if (names[i].empty()) throw ConfigError("--set " + assignment + ": empty key in path");
+    if (node->is_null()) *node = Json::object();
+    if (!node->is_object()) {
+      throw ConfigError("--set " + assignment + ": " + pointer + " is not inside an object");
+    }
+    node = &(*node)[names[i]];
+  }
+  *node = value;
+}
+
+std::string describe(const Json& value) {
+  std::string s = value.dump();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+ConfigNode::ConfigNode(Json& root, std::string source)
+    : ConfigNode(&root, std::move(source), "") {}
+
+ConfigNode::ConfigNode(Json* node, std::string source, std::string path)
+    : node_(node),
+      source_(std::move(source)),
+      path_(std::move(path)),
+      read_(std::make_shared<std::set<std::string>>()) {
+  if (node_->is_null()) *node_ = Json::object();
+  if (!node_->is_object()) {
+    throw ConfigError(source_ + ": config error at " + (path_.empty() ? "/" : path_) +
+                      ": expected an object, got " + describe(*node_));
+  }
+}
+
+void ConfigNode::fail(const std::string& key, const std::string& message) const {
+  throw ConfigError(source_ + ": config error at " + path_ + "/" + key + ": " + message);
+}
+
+bool ConfigNode::has(const std::string& key) const {
+  return node_->contains(key) && !(*node_)[key].is_null();
+}
+
+Json& ConfigNode::slot(const std::string& key) {
+  read_->insert(key);
+  return (*node_)[key];
+}
+
+const Json& ConfigNode::raw(const std::string& key) { return slot(key); }
+
+ConfigNode ConfigNode::child(const std::string& key) {
+  return ConfigNode(&slot(key), source_, path_ + "/" + key);
+}
+
+bool ConfigNode::get_bool(const std::string& key, bool def) {
+  Json& v = slot(key);
+  if (v.is_null()) v = def;
+  if (!v.is_boolean()) fail(key, "expected true or false, got " + describe(v));
+  return v.get<bool>();
+}
+
+int64_t ConfigNode::get_int(const std::string& key, int64_t def, int64_t min, int64_t max) {
+  Json& v = slot(key);
+  if (v.is_null()) v = def;
+  if (!v.is_number_integer()) fail(key, "expected an integer, got " + describe(v));
+  const int64_t x = v.get<int64_t>();
+  if (x < min || x > max) {
+    std::string range = max == INT64_MAX ? ">= " + std::to_string(min)
+                        : min == INT64_MIN
+                            ? "<= " + std::to_string(max)
+                            : "in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+    fail(key, "must be " + range + ", got " + std::to_string(x));
+  }
+  return x;
+}
+
+double ConfigNode::get_double(const std::string& key, double def, double min, double max) {
+  Json& v = slot(key);
+  if (v.is_null()) v = def;
+  if (!v.is_number()) fail(key, "expected a number, got " + describe(v));
+  const double x = v.get<double>();
+  if (!(x >= min && x <= max)) {
+    std::ostringstream range;
+    range << "must be in [" << min << ", " << max << "], got " << x;
+    fail(key, range.str());
+  }
+  return x;
+}
+
+std::string ConfigNode::get_string(const std::string& key, const std::string& def) {
+  Json& v = slot(key);
+  if (v.is_null()) v = def;
+  if (!v.is_string()) fail(key, "expected a string, got " + describe(v));
+  return v.get<std::string>();
+}
+
+std::string ConfigNode::get_optional_string(const std::string& key) {
+  Json& v = slot(key);
+  if (v.is_null()) return "";
+  if (!v.is_string()) fail(key, "expected a string or null, got " + describe(v));
+  return v.get<std::string>();
+}
+
+std::string ConfigNode::get_choice(const std::string& key, const std::string& def,
+                                   std::initializer_list<const char*> choices) {
+  const std::string s = get_string(key, def);
+  std::string list;
+  for (const char* c : choices) {
+    if (s == c) return s;
+    list += (list.empty() ? "" : ", ") + std::string(c);
+  }
+  fail(key, "expected one of " + list + ", got \"" + s + "\"");
+}
+
+std::vector<int64_t> ConfigNode::get_int_list(const std::string& key,
+                                              const std::vector<int64_t>& def, int64_t min) {
+  Json& v = slot(key);
+  if (v.is_null()) v = def;
+  if (!v.is_array()) fail(key, "expected an array of integers, got " + describe(v));
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_number_integer() || v[i].get<int64_t>() < min) {
+      fail(key + "/" + std::to_string(i),
+           "expected an integer >= " + std::to_string(min) + ", got " + describe(v[i]));
+    }
+    out.push_back(v[i].get<int64_t>());
+  }
+  return out;
+}
+
+std::vector<std::string> ConfigNode::get_string_list(const std::string& key,
+                                                     const std::vector<std::string>& def) {
+  Json& v = slot(key);
+  if (v.is_null()) v = def;
+  if (!v.is_array()) fail(key, "expected an array of strings, got " + describe(v));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string()) {
+      fail(key + "/" + std::to_string(i), "expected a string, got " + describe(v[i]));
+    }
+    out.push_back(v[i].get<std::string>());
+  }
+  return out;
+}
+
+void ConfigNode::finish() const {
+  for (const auto& item : node_->items()) {
+    if (!read_->count(item.key())) {
+      std::string known;
+      for (const auto& k : *read_) known += (known.empty() ? "" : ", ") + k;
+      fail(item.key(), "unknown key (known keys here: " + known + ")");
+    }
+  }
+}
+
+}  // namespace coco

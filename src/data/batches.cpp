@@ -1,0 +1,107 @@
+// Leave-one-out windows cut from the CSR array into padded int64 tensors.
+#include "coco/data/batches.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+namespace coco {
+
+const char* split_name(Split s) { return s == Split::kValid ? "valid" : "test"; }
+
+uint64_t mix_seed(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+namespace {
+
+// Copies the last `width` items of [first, last) into row `row` of `out`, right-aligned.
+void fill_row(int64_t* out, int64_t width, const int32_t* first, const int32_t* last) {
+  const int64_t n = std::min<int64_t>(width, last - first);
+  std::fill(out, out + width - n, 0);
+  std::copy(last - n, last, out + width - n);
+}
+
+}  // namespace
+
+TrainLoader::TrainLoader(const Interactions& data, int64_t max_len, int64_t batch_size,
+                         uint64_t seed, int64_t rank, int64_t world_size)
+    : data_(data),
+      max_len_(max_len),
+      batch_size_(batch_size),
+      seed_(seed),
+      rank_(rank),
+      world_size_(world_size) {
+  set_epoch(0);
+}
+
+void TrainLoader::set_epoch(int64_t epoch) {
+  std::vector<int64_t> all(data_.num_users());
+  std::iota(all.begin(), all.end(), 0);
+  // Fisher-Yates with our own index draw: identical on every platform.
+  std::mt19937_64 rng(mix_seed(seed_, static_cast<uint64_t>(epoch)));
+  for (int64_t i = static_cast<int64_t>(all.size()) - 1; i > 0; --i) {
+    std::swap(all[i], all[rng() % static_cast<uint64_t>(i + 1)]);
+  }
+  order_.clear();
+  for (size_t i = static_cast<size_t>(rank_); i < all.size(); i += world_size_) {
+    order_.push_back(all[i]);
+  }
+}
+
+int64_t TrainLoader::num_batches() const {
+  return (static_cast<int64_t>(order_.size()) + batch_size_ - 1) / batch_size_;
+}
+
+TrainBatch TrainLoader::batch(int64_t index) const {
+  const int64_t begin = index * batch_size_;
+  const int64_t end = std::min<int64_t>(begin + batch_size_, order_.size());
+  const int64_t b = end - begin, width = max_len_ + 1;
+  TrainBatch out{torch::empty({b}, torch::kInt64), torch::empty({b, width}, torch::kInt64)};
+  auto* users = out.users.data_ptr<int64_t>();
+  auto* items = out.items.data_ptr<int64_t>();
+  for (int64_t r = 0; r < b; ++r) {
+    const int64_t u = order_[begin + r];
+    users[r] = u;
+    const int32_t* s = data_.begin(u);
+    fill_row(items + r * width, width, s, s + data_.length(u) - 2);
+  }
+  return out;
+}
+
+int64_t history_length(const Interactions& data, int64_t u, Split split) {
+  return data.length(u) - (split == Split::kValid ? 2 : 1);
+}
+
+EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& users,
+                          int64_t begin, int64_t end, Split split, int64_t max_len) {
+  const int64_t b = end - begin;
+  EvalBatch out{torch::empty({b}, torch::kInt64), torch::empty({b, max_len}, torch::kInt64),
+                torch::empty({b}, torch::kInt64)};
+  auto* u_ptr = out.users.data_ptr<int64_t>();
+  auto* h_ptr = out.history.data_ptr<int64_t>();
+  auto* t_ptr = out.target.data_ptr<int64_t>();
+  for (int64_t r = 0; r < b; ++r) {
+    const int64_t u = users[begin + r];
+    const int64_t n = history_length(data, u, split);
+    const int32_t* s = data.begin(u);
+    u_ptr[r] = u;
+    fill_row(h_ptr + r * max_len, max_len, s, s + n);
+    t_ptr[r] = s[n];
+  }
+  return out;
+}
+
+std::vector<int64_t> train_item_counts(const Interactions& data) {
+  std::vector<int64_t> counts(data.num_items + 1, 0);
+  for (int64_t u = 0; u < data.num_users(); ++u) {
+    const int32_t* s = data.begin(u);
+    for (int64_t k = 0; k + 2 < data.length(u); ++k) ++counts[s[k]];
+  }
+  return counts;
+}
+
+}  // namespace coco

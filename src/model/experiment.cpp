@@ -1,0 +1,53 @@
+// Assembling an experiment from its config.
+#include "coco/model/experiment.h"
+
+#include <filesystem>
+#include <thread>
+
+#include <torch/torch.h>
+
+#include "coco/common/log.h"
+
+namespace coco {
+
+Experiment Experiment::build(Json config, const std::string& source, const std::string& config_dir) {
+  Experiment ex;
+  ex.source = source;
+  ex.config = std::move(config);
+  ConfigNode root(ex.config, source);
+  ex.run = RunOptions::from_config(root);
+  set_log_level(root.get_choice("log_level", "info", {"trace", "debug", "info", "warn", "error", "off"}));
+  ConfigNode data = root.child("data");
+  ex.data_options = DataOptions::from_config(data);
+  ConfigNode train = root.child("train");
+  ex.train = TrainOptions::from_config(train);
+  ConfigNode eval = root.child("eval");
+  ex.eval = EvalOptions::from_config(eval);
+  const auto names = metric_names(ex.eval.ks);
+  if (std::find(names.begin(), names.end(), ex.train.metric) == names.end()) {
+    train.fail("metric", "\"" + ex.train.metric +
+                             "\" is not computed (use HR@K or NDCG@K with K from eval.ks, or MRR)");
+  }
+  // Check the backbone's name before the (slower) data loading, then build it.
+  ConfigNode backbone = root.child("backbone");
+  root.finish();
+  ex.device = resolve_device(ex.run.device);
+  torch::set_num_threads(ex.run.threads > 0 ? static_cast<int>(ex.run.threads)
+                                            : static_cast<int>(std::thread::hardware_concurrency()));
+
+  ex.dataset = load_dataset(ex.data_options, config_dir);
+  torch::manual_seed(static_cast<uint64_t>(ex.run.seed));  // initial weights
+  BackboneSpec spec{ex.dataset.interactions.num_items, ex.data_options.max_len};
+  ex.model = BackboneRegistry::instance().create(backbone, spec);
+  ex.model_name = ex.config["backbone"]["name"].get<std::string>();
+  return ex;
+}
+
+Experiment Experiment::from_file(const std::string& path, const std::vector<std::string>& overrides) {
+  Json config = read_json_file(path);
+  for (const auto& o : overrides) apply_override(config, o);
+  const auto dir = std::filesystem::path(path).parent_path();
+  return build(std::move(config), path, dir.empty() ? "." : dir.string());
+}
+
+}  // namespace coco

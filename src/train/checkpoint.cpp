@@ -1,0 +1,152 @@
+// Checkpoint archive layout: "format", "meta" (JSON text), "model/<param>" tensors,
+// "optimizer" sub-archive, "rng" tensor.
+#include "coco/train/checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/serialize/archive.h>
+#include <torch/torch.h>
+
+#include "coco/common/atomic_file.h"
+#include "coco/common/error.h"
+
+namespace coco {
+
+namespace {
+
+constexpr const char* kFormat = "coco-checkpoint-1";
+
+std::string first_line(const std::exception& e) {
+  std::string msg = e.what();
+  if (auto* c10 = dynamic_cast<const c10::Error*>(&e)) msg = c10->what_without_backtrace();
+  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+  return msg;
+}
+
+torch::serialize::InputArchive open_archive(const std::string& path) {
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(path);
+  } catch (const std::exception& e) {
+    throw CheckpointError(path + ": cannot read checkpoint (truncated or not a CoCo checkpoint: " +
+                          first_line(e) + ")");
+  }
+  c10::IValue format;
+  if (!ar.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat) {
+    throw CheckpointError(path + ": not a CoCo checkpoint (missing \"format\": \"" +
+                          std::string(kFormat) + "\")");
+  }
+  return ar;
+}
+
+CheckpointMeta read_meta(const std::string& path, torch::serialize::InputArchive& ar) {
+  c10::IValue meta;
+  if (!ar.try_read("meta", meta) || !meta.isString()) {
+    throw CheckpointError(path + ": checkpoint has no \"meta\" record");
+  }
+  try {
+    const Json j = Json::parse(meta.toStringRef());
+    return {j.at("config"), TrainState::from_json(j.at("state"))};
+  } catch (const Json::exception& e) {
+    throw CheckpointError(path + ": corrupt \"meta\" record: " + e.what());
+  }
+}
+
+}  // namespace
+
+Json TrainState::to_json() const {
+  return {{"epoch", epoch},         {"batch", batch},       {"step", step},
+          {"best_metric", best_metric == -std::numeric_limits<double>::infinity() ? Json() : Json(best_metric)},
+          {"best_epoch", best_epoch}, {"bad_evals", bad_evals}, {"finished", finished},
+          {"loss_sums", loss_sums},  {"epoch_seconds", epoch_seconds}};
+}
+
+TrainState TrainState::from_json(const Json& j) {
+  TrainState s;
+  s.epoch = j.at("epoch");
+  s.batch = j.at("batch");
+  s.step = j.at("step");
+  if (!j.at("best_metric").is_null()) s.best_metric = j.at("best_metric");
+  s.best_epoch = j.at("best_epoch");
+  s.bad_evals = j.at("bad_evals");
+  s.finished = j.at("finished");
+  s.loss_sums = j.at("loss_sums").get<std::map<std::string, double>>();
+  s.epoch_seconds = j.at("epoch_seconds");
+  return s;
+}
+
+void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
+                     const torch::nn::Module& model, const torch::optim::Optimizer* optimizer,
+                     bool with_rng) {
+  torch::serialize::OutputArchive ar;
+  ar.write("format", c10::IValue(std::string(kFormat)));
+  ar.write("meta", c10::IValue(Json{{"config", meta.config}, {"state", meta.state.to_json()}}.dump()));
+  torch::serialize::OutputArchive weights;
+  for (const auto& p : model.named_parameters()) weights.write(p.key(), p.value().detach().cpu());
+  for (const auto& b : model.named_buffers()) weights.write(b.key(), b.value().cpu(), /*is_buffer=*/true);
+  ar.write("model", weights);
+  if (optimizer) {
+    torch::serialize::OutputArchive opt;
+    optimizer->save(opt);
+    ar.write("optimizer", opt);
+  }
+  if (with_rng) {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    ar.write("rng", gen.get_state());
+  }
+  replace_file_atomic(path, [&](const std::string& tmp) {
+    try {
+      ar.save_to(tmp);
+    } catch (const std::exception& e) {
+      throw CheckpointError(tmp + ": cannot write checkpoint: " + first_line(e));
+    }
+  });
+}
+
+CheckpointMeta read_checkpoint_meta(const std::string& path) {
+  auto ar = open_archive(path);
+  return read_meta(path, ar);
+}
+
+CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& model,
+                               torch::optim::Optimizer* optimizer, bool restore_rng) {
+  auto ar = open_archive(path);
+  CheckpointMeta meta = read_meta(path, ar);
+  torch::serialize::InputArchive weights;
+  if (!ar.try_read("model", weights)) throw CheckpointError(path + ": checkpoint has no model weights");
+  torch::NoGradGuard no_grad;
+  auto load = [&](const std::string& name, torch::Tensor target, bool is_buffer) {
+    torch::Tensor value;
+    if (!weights.try_read(name, value, is_buffer)) {
+      throw CheckpointError(path + ": tensor 'model/" + name + "' is missing (checkpoint of a different model?)");
+    }
+    if (value.sizes() != target.sizes()) {
+      std::ostringstream msg;
+      msg << path << ": tensor 'model/" << name << "' has shape " << value.sizes() << ", the model expects "
+          << target.sizes();
+      throw CheckpointError(msg.str());
+    }
+    target.copy_(value);
+  };
+  for (auto& p : model.named_parameters()) load(p.key(), p.value(), false);
+  for (auto& b : model.named_buffers()) load(b.key(), b.value(), true);
+  if (optimizer) {
+    torch::serialize::InputArchive opt;
+    if (!ar.try_read("optimizer", opt)) throw CheckpointError(path + ": checkpoint has no optimiser state");
+    try {
+      optimizer->load(opt);
+    } catch (const std::exception& e) {
+      throw CheckpointError(path + ": cannot restore optimiser state: " + first_line(e));
+    }
+  }
+  if (restore_rng) {
+    torch::Tensor rng;
+    if (!ar.try_read("rng", rng)) throw CheckpointError(path + ": checkpoint has no RNG state");
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  }
+  return meta;
+}
+
+}  // namespace coco

@@ -1,0 +1,241 @@
+// Training loop, validation, early stopping, checkpoints and epoch logs.
+#include "coco/train/trainer.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "coco/common/error.h"
+#include "coco/common/log.h"
+#include "coco/eval/report.h"
+
+namespace fs = std::filesystem;
+
+namespace coco {
+
+namespace {
+
+std::atomic<bool> g_interrupt{false};
+
+void on_sigint(int) {
+  if (g_interrupt.exchange(true)) std::_Exit(kExitInterrupted);  // second Ctrl-C
+}
+
+using Clock = std::chrono::steady_clock;
+
+// A one-line progress bar on a terminal (stderr); nothing otherwise.
+class Progress {
+ public:
+  Progress(int64_t epoch, int64_t epochs, int64_t total)
+      : epoch_(epoch), epochs_(epochs), total_(total), tty_(::isatty(2)) {}
+  void update(int64_t done, double loss) {
+    if (!tty_) return;
+    const auto now = Clock::now();
+    if (done < total_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const int width = 30;
+    const int filled = static_cast<int>(width * done / std::max<int64_t>(1, total_));
+    std::fprintf(stderr, "\r[train] epoch %lld/%lld [%s%s] %lld/%lld loss %.4f ", (long long)epoch_ + 1,
+                 (long long)epochs_, std::string(filled, '=').c_str(), std::string(width - filled, ' ').c_str(),
+                 (long long)done, (long long)total_, loss);
+    std::fflush(stderr);
+  }
+  ~Progress() {
+    if (tty_) std::fprintf(stderr, "\r%80s\r", "");
+  }
+
+ private:
+  int64_t epoch_, epochs_, total_;
+  bool tty_;
+  Clock::time_point last_{};
+};
+
+}  // namespace
+
+void install_interrupt_handler() { std::signal(SIGINT, on_sigint); }
+bool interrupt_requested() { return g_interrupt.load(); }
+void request_interrupt(bool value) { g_interrupt.store(value); }
+
+double peak_rss_mib() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& data, TrainOptions options,
+                 const Evaluator& evaluator, TrainerContext context)
+    : model_(std::move(model)),
+      data_(data),
+      options_(std::move(options)),
+      evaluator_(evaluator),
+      context_(std::move(context)),
+      loader_(data_, context_.max_len, options_.batch_size, static_cast<uint64_t>(context_.seed),
+              context_.rank, context_.world_size) {
+  const auto names = metric_names(evaluator_.options().ks);
+  if (std::find(names.begin(), names.end(), options_.metric) == names.end()) {
+    throw ConfigError("config error at /train/metric: \"" + options_.metric + "\" is not computed");
+  }
+  model_->to(context_.device);
+  std::vector<torch::Tensor> params;
+  for (auto& p : model_->parameters()) {
+    if (p.requires_grad()) params.push_back(p);
+  }
+  if (options_.optimizer == "adamw") {
+    optimizer_ = std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(options_.lr)
+                    .betas({options_.beta1, options_.beta2})
+                    .weight_decay(options_.weight_decay));
+  } else {
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(options_.lr)
+                    .betas({options_.beta1, options_.beta2})
+                    .weight_decay(options_.weight_decay));
+  }
+  for (auto& g : optimizer_->param_groups()) base_lr_.push_back(g.options().get_lr());
+  if (is_main()) fs::create_directories(context_.output_dir);
+}
+
+std::string Trainer::last_path() const { return (fs::path(context_.output_dir) / "last.pt").string(); }
+std::string Trainer::best_path() const { return (fs::path(context_.output_dir) / "best.pt").string(); }
+std::string Trainer::log_path() const { return (fs::path(context_.output_dir) / "metrics.jsonl").string(); }
+
+void Trainer::resume(const std::string& checkpoint) {
+  state_ = load_checkpoint(checkpoint, *model_, optimizer_.get(), /*restore_rng=*/true).state;
+  // Keep only the log lines of epochs the checkpoint has completed.
+  if (is_main() && fs::exists(log_path())) {
+    std::ifstream in(log_path());
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      const Json j = Json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("epoch", INT64_MAX) <= state_.epoch) kept += line + "\n";
+    }
+    in.close();
+    std::ofstream(log_path(), std::ios::trunc) << kept;
+  }
+  log().info("[train] resumed from {} at epoch {}, batch {} (step {})", checkpoint, state_.epoch + 1,
+             state_.batch, state_.step);
+}
+
+const TrainState& Trainer::fit() {
+  while (!state_.finished && state_.epoch < options_.epochs) {
+    train_epoch();
+    end_epoch();
+  }
+  if (!state_.finished) {
+    state_.finished = true;
+    save_last();
+  }
+  return state_;
+}
+
+void Trainer::train_epoch() {
+  loader_.set_epoch(state_.epoch);
+  // Dropout and sampling draw from the torch RNG; seeding it per epoch makes an epoch a
+  // function of (seed, epoch). A mid-epoch resume restores the saved state instead.
+  if (state_.batch == 0) torch::manual_seed(mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch));
+  model_->train();
+  const int64_t num_batches = loader_.num_batches();
+  const int64_t total_steps = options_.epochs * num_batches;
+  Progress progress(state_.epoch, options_.epochs, num_batches);
+  auto start = Clock::now();
+  for (; state_.batch < num_batches; ++state_.batch) {
+    TrainBatch batch = loader_.batch(state_.batch);
+    batch = {batch.users.to(context_.device), batch.items.to(context_.device)};
+    const double factor = lr_factor(options_, state_.step, total_steps);
+    auto& groups = optimizer_->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lr_[g] * factor);
+
+    optimizer_->zero_grad();
+    LossTerms loss = model_->loss(batch);
+    loss.total.backward();
+    // Data-parallel training would all-reduce gradients here.
+    if (options_.clip_grad_norm > 0) {
+      torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.clip_grad_norm);
+    }
+    optimizer_->step();
+    ++state_.step;
+
+    const double value = loss.total.item<double>();
+    if (!std::isfinite(value)) {
+      throw Error("training diverged: loss is " + std::to_string(value) + " at epoch " +
+                  std::to_string(state_.epoch + 1) + ", step " + std::to_string(state_.step) +
+                  " (lower train.lr or enable train.clip_grad_norm)");
+    }
+    state_.loss_sums["loss"] += value;
+    for (const auto& [name, part] : loss.parts) state_.loss_sums[name] += part.item<double>();
+    state_.loss_sums["batches"] += 1;
+    progress.update(state_.batch + 1, state_.loss_sums["loss"] / state_.loss_sums["batches"]);
+    if (on_step) on_step(state_.step);
+    if (interrupt_requested()) {
+      ++state_.batch;
+      state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+      save_last();
+      throw Interrupted("interrupted at epoch " + std::to_string(state_.epoch + 1) + ", batch " +
+                        std::to_string(state_.batch) + "; checkpoint saved to " + last_path() +
+                        " (continue with --resume)");
+    }
+  }
+  state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void Trainer::end_epoch() {
+  const int64_t epoch = state_.epoch + 1;  // 1-based for people
+  const double batches = std::max(1.0, state_.loss_sums["batches"]);
+  Json record = {{"epoch", epoch}, {"step", state_.step}, {"train_seconds", state_.epoch_seconds}};
+  Json train = Json::object();
+  for (const auto& [name, sum] : state_.loss_sums) {
+    if (name != "batches") train[name] = sum / batches;
+  }
+  record["train"] = train;
+  record["lr"] = optimizer_->param_groups()[0].options().get_lr();
+
+  std::string valid_text;
+  const bool evaluate = epoch % options_.eval_every == 0 || epoch == options_.epochs;
+  if (evaluate) {
+    const auto t0 = Clock::now();
+    const EvalReport rep = evaluator_.evaluate(*model_, Split::kValid, Protocol::kFull, context_.device);
+    record["valid_seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+    record["valid"] = metrics_to_json(rep.metrics);
+    const double metric = rep.metrics.get(options_.metric);
+    valid_text = fmt::format(" valid {} {:.4f}", options_.metric, metric);
+    if (metric > state_.best_metric) {
+      state_.best_metric = metric;
+      state_.best_epoch = epoch;
+      state_.bad_evals = 0;
+      if (is_main()) save_checkpoint(best_path(), {context_.config, state_}, *model_, nullptr, false);
+      valid_text += " (best)";
+    } else if (++state_.bad_evals >= options_.patience) {
+      state_.finished = true;
+      valid_text += fmt::format(" — no improvement for {} evaluations, stopping (best epoch {})",
+                                state_.bad_evals, state_.best_epoch);
+    }
+  }
+  record["peak_rss_mib"] = peak_rss_mib();
+  log().info("[train] epoch {}/{} loss {:.4f} ({:.1f}s){}", epoch, options_.epochs,
+             train.value("loss", 0.0), state_.epoch_seconds, valid_text);
+
+  state_.epoch += 1;
+  state_.batch = 0;
+  state_.loss_sums.clear();
+  state_.epoch_seconds = 0;
+  if (state_.epoch >= options_.epochs) state_.finished = true;
+  save_last();
+  if (is_main()) {
+    std::ofstream out(log_path(), std::ios::app);
+    out << record.dump() << "\n";
+  }
+}
+
+void Trainer::save_last() {
+  if (is_main()) save_checkpoint(last_path(), {context_.config, state_}, *model_, optimizer_.get(), true);
+}
+
+}  // namespace coco

@@ -1,0 +1,73 @@
+// ConfigNode: defaults written back, unknown keys, type and range errors with JSON paths.
+#include "coco/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "coco/common/error.h"
+#include "test_util.h"
+
+namespace coco {
+namespace {
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, DefaultsAreWrittenBackIntoTheResolvedConfig) {
+  Json j = Json::parse(R"({"train": {"lr": 0.01}})");
+  ConfigNode root(j, "c.json");
+  ConfigNode train = root.child("train");
+  EXPECT_DOUBLE_EQ(train.get_double("lr", 1e-3), 0.01);
+  EXPECT_EQ(train.get_int("epochs", 200), 200);
+  train.finish();
+  EXPECT_EQ(j["train"]["epochs"], 200);
+}
+
+TEST(Config, UnknownKeyNamesItsPath) {
+  Json j = Json::parse(R"({"train": {"lr": 0.01, "lrr": 1}})");
+  ConfigNode root(j, "c.json");
+  ConfigNode train = root.child("train");
+  train.get_double("lr", 1e-3);
+  EXPECT_EQ(error_of([&] { train.finish(); }),
+            "c.json: config error at /train/lrr: unknown key (known keys here: lr)");
+}
+
+TEST(Config, TypeAndRangeErrorsNameThePathAndValue) {
+  Json j = Json::parse(R"({"model": {"heads": 0, "name": 5, "p": 1.5, "kind": "x"}})");
+  ConfigNode root(j, "c.json");
+  ConfigNode m = root.child("model");
+  EXPECT_EQ(error_of([&] { m.get_int("heads", 1, 1); }),
+            "c.json: config error at /model/heads: must be >= 1, got 0");
+  EXPECT_EQ(error_of([&] { m.get_string("name", ""); }),
+            "c.json: config error at /model/name: expected a string, got 5");
+  EXPECT_EQ(error_of([&] { m.get_double("p", 0, 0, 1); }),
+            "c.json: config error at /model/p: must be in [0, 1], got 1.5");
+  EXPECT_EQ(error_of([&] { m.get_choice("kind", "a", {"a", "b"}); }),
+            "c.json: config error at /model/kind: expected one of a, b, got \"x\"");
+}
+
+TEST(Config, OverridesParseJsonOrStrings) {
+  Json j = Json::parse(R"({"train": {"lr": 0.01}})");
+  apply_override(j, "train.lr=0.5");
+  apply_override(j, "backbone.name=sasrec");
+  apply_override(j, "eval.ks=[1,2]");
+  EXPECT_DOUBLE_EQ(j["train"]["lr"].get<double>(), 0.5);
+  EXPECT_EQ(j["backbone"]["name"], "sasrec");
+  EXPECT_EQ(j["eval"]["ks"], Json::parse("[1,2]"));
+  EXPECT_THROW(apply_override(j, "no_equals_sign"), ConfigError);
+}
+
+TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
+  test::TempDir dir;
+  const auto path = dir.write("bad.json", "{\n  \"a\": 1,\n  \"b\": }\n");
+  const std::string msg = error_of([&] { read_json_file(path); });
+  EXPECT_EQ(msg.rfind(path + ":3:8: invalid JSON", 0), 0u) << msg;
+}
+
+}  // namespace
+}  // namespace coco

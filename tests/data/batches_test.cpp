@@ -1,0 +1,79 @@
+// Leave-one-out windows, deterministic shuffling and sharding.
+#include "coco/data/batches.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace coco {
+namespace {
+
+Interactions toy() {
+  Interactions d;
+  d.num_items = 9;
+  d.add_user({1, 2, 3, 4, 5, 6});
+  d.add_user({7, 8, 9});
+  d.add_user({2, 4, 6, 8});
+  return d;
+}
+
+TEST(Batches, TrainWindowHoldsTheTrainingPartLeftPadded) {
+  const auto d = toy();
+  TrainLoader loader(d, /*max_len=*/3, /*batch_size=*/3, /*seed=*/1);
+  const auto b = loader.batch(0);
+  for (int64_t r = 0; r < 3; ++r) {
+    const int64_t u = b.users[r].item<int64_t>();
+    const auto row = b.items[r];
+    if (u == 0) EXPECT_TRUE(torch::equal(row, torch::tensor({1, 2, 3, 4}, torch::kInt64)));
+    if (u == 1) EXPECT_TRUE(torch::equal(row, torch::tensor({0, 0, 0, 7}, torch::kInt64)));
+    if (u == 2) EXPECT_TRUE(torch::equal(row, torch::tensor({0, 0, 2, 4}, torch::kInt64)));
+  }
+}
+
+TEST(Batches, EvalBatchHoldsHistoryAndTarget) {
+  const auto d = toy();
+  const std::vector<int64_t> users{0, 1};
+  const auto valid = make_eval_batch(d, users, 0, 2, Split::kValid, 3);
+  EXPECT_TRUE(torch::equal(valid.history[0], torch::tensor({2, 3, 4}, torch::kInt64)));
+  EXPECT_EQ(valid.target[0].item<int64_t>(), 5);
+  const auto test = make_eval_batch(d, users, 0, 2, Split::kTest, 3);
+  EXPECT_TRUE(torch::equal(test.history[1], torch::tensor({0, 7, 8}, torch::kInt64)));
+  EXPECT_EQ(test.target[1].item<int64_t>(), 9);
+}
+
+TEST(Batches, EpochOrderIsAFunctionOfSeedAndEpoch) {
+  Interactions d;
+  d.num_items = 3;
+  for (int i = 0; i < 50; ++i) d.add_user({1, 2, 3});
+  TrainLoader a(d, 2, 50, 7), b(d, 2, 50, 7);
+  a.set_epoch(3);
+  b.set_epoch(0);
+  b.set_epoch(3);
+  EXPECT_TRUE(torch::equal(a.batch(0).users, b.batch(0).users));
+  b.set_epoch(4);
+  EXPECT_FALSE(torch::equal(a.batch(0).users, b.batch(0).users));
+}
+
+TEST(Batches, ShardsPartitionTheUsers) {
+  Interactions d;
+  d.num_items = 3;
+  for (int i = 0; i < 11; ++i) d.add_user({1, 2, 3});
+  std::set<int64_t> seen;
+  for (int64_t rank = 0; rank < 3; ++rank) {
+    TrainLoader l(d, 2, 100, 5, rank, 3);
+    const auto users = l.batch(0).users;
+    for (int64_t i = 0; i < users.size(0); ++i) EXPECT_TRUE(seen.insert(users[i].item<int64_t>()).second);
+  }
+  EXPECT_EQ(seen.size(), 11u);
+}
+
+TEST(Batches, TrainCountsUseOnlyTrainingParts) {
+  const auto counts = train_item_counts(toy());
+  EXPECT_EQ(counts[1], 1);  // user 1's training part is 1..4
+  EXPECT_EQ(counts[5], 0);  // validation target
+  EXPECT_EQ(counts[7], 1);
+  EXPECT_EQ(counts[4], 2);
+}
+
+}  // namespace
+}  // namespace coco

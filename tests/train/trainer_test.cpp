@@ -1,0 +1,169 @@
+// Trainer: schedules, early stopping, checkpoints that survive truncation, exact resume.
+#include "coco/train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "coco/backbones/sasrec.h"
+#include "coco/common/error.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace coco {
+namespace {
+
+// 120 users walking a ring of 40 items: easy to learn, cheap to train.
+Interactions ring_data() {
+  Interactions d;
+  d.num_items = 40;
+  for (int u = 0; u < 120; ++u) {
+    std::vector<int32_t> seq;
+    for (int k = 0; k < 6 + u % 5; ++k) seq.push_back(static_cast<int32_t>((u * 7 + k) % 40 + 1));
+    d.add_user(seq);
+  }
+  return d;
+}
+
+std::shared_ptr<SASRecImpl> make_model() {
+  torch::manual_seed(3);
+  SASRecOptions o;
+  o.num_items = 40;
+  o.max_len = 10;
+  o.hidden = 16;
+  o.dropout = 0.2;
+  o.attn_dropout = 0.2;
+  return std::make_shared<SASRecImpl>(o);
+}
+
+TrainOptions small_train(int64_t epochs) {
+  TrainOptions t;
+  t.epochs = epochs;
+  t.batch_size = 32;
+  t.lr = 0.01;
+  t.schedule = "linear";
+  t.warmup_steps = 3;
+  return t;
+}
+
+TEST(Schedule, WarmupThenDecay) {
+  TrainOptions t;
+  t.warmup_steps = 4;
+  t.schedule = "linear";
+  EXPECT_DOUBLE_EQ(lr_factor(t, 0, 104), 0.25);
+  EXPECT_DOUBLE_EQ(lr_factor(t, 3, 104), 1.0);
+  EXPECT_DOUBLE_EQ(lr_factor(t, 54, 104), 0.5);
+  t.schedule = "cosine";
+  EXPECT_NEAR(lr_factor(t, 54, 104), 0.5, 1e-12);
+  EXPECT_NEAR(lr_factor(t, 104, 104), 0.0, 1e-12);
+  t.schedule = "constant";
+  EXPECT_DOUBLE_EQ(lr_factor(t, 100, 104), 1.0);
+}
+
+TEST(Trainer, LearnsTheRingAndWritesLogs) {
+  const auto data = ring_data();
+  test::TempDir dir;
+  const Evaluator ev(data, EvalOptions{}, 10);
+  auto model = make_model();
+  const double before = ev.evaluate(*model, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("NDCG@10");
+  Trainer trainer(model, data, small_train(8), ev, {Json::object(), dir.path(), 1, 10});
+  const auto& state = trainer.fit();
+  EXPECT_TRUE(state.finished);
+  EXPECT_GT(state.best_metric, before + 0.2);
+  EXPECT_TRUE(fs::exists(trainer.best_path()));
+  std::ifstream log(trainer.log_path());
+  int lines = 0;
+  for (std::string line; std::getline(log, line); ++lines) {
+    const Json j = Json::parse(line);
+    EXPECT_EQ(j["epoch"], lines + 1);
+    EXPECT_TRUE(j["valid"].contains("NDCG@10"));
+    EXPECT_GT(j["peak_rss_mib"].get<double>(), 0);
+  }
+  EXPECT_EQ(lines, 8);
+}
+
+TEST(Trainer, InterruptedAndResumedRunEndsExactlyLikeAnUninterruptedOne) {
+  const auto data = ring_data();
+  const Evaluator ev(data, EvalOptions{}, 10);
+  test::TempDir a, b;
+  auto full = make_model();
+  Trainer straight(full, data, small_train(3), ev, {Json::object(), a.path(), 1, 10});
+  const TrainState reference = straight.fit();
+
+  auto first = make_model();
+  Trainer interrupted(first, data, small_train(3), ev, {Json::object(), b.path(), 1, 10});
+  interrupted.on_step = [](int64_t step) {
+    if (step == 6) request_interrupt();  // mid-way through epoch 2 (4 batches per epoch)
+  };
+  EXPECT_THROW(interrupted.fit(), Interrupted);
+  request_interrupt(false);
+  EXPECT_EQ(read_checkpoint_meta(interrupted.last_path()).state.batch, 2);
+
+  auto second = make_model();
+  Trainer resumed(second, data, small_train(3), ev, {Json::object(), b.path(), 1, 10});
+  resumed.resume(resumed.last_path());
+  const TrainState& end = resumed.fit();
+  EXPECT_EQ(end.step, reference.step);
+  EXPECT_EQ(end.best_metric, reference.best_metric);
+  for (const auto& p : full->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), second->named_parameters()[p.key()])) << p.key();
+  }
+}
+
+TEST(Trainer, EarlyStoppingHonoursPatience) {
+  const auto data = ring_data();
+  const Evaluator ev(data, EvalOptions{}, 10);
+  test::TempDir dir;
+  auto t = small_train(50);
+  t.lr = 1e-12;  // nothing improves after the first validation
+  t.schedule = "constant";
+  t.patience = 2;
+  Trainer trainer(make_model(), data, t, ev, {Json::object(), dir.path(), 1, 10});
+  const auto& s = trainer.fit();
+  EXPECT_EQ(s.best_epoch, 1);
+  EXPECT_EQ(s.epoch, 3);
+}
+
+TEST(Checkpoint, CutInHalfFailsInOneLineAndLeavesTheModelAlone) {
+  auto model = make_model();
+  test::TempDir dir;
+  const auto path = dir.file("ck.pt");
+  save_checkpoint(path, {Json{{"k", 1}}, {}}, *model, nullptr, true);
+  const auto size = fs::file_size(path);
+  fs::resize_file(path, size / 2);
+  auto other = make_model();
+  try {
+    load_checkpoint(path, *other, nullptr, false);
+    FAIL() << "loaded a truncated checkpoint";
+  } catch (const CheckpointError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(path + ": cannot read checkpoint (truncated or not a CoCo checkpoint", 0), 0u) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+}
+
+TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
+  auto model = make_model();
+  test::TempDir dir;
+  const auto path = dir.file("ck.pt");
+  save_checkpoint(path, {Json::object(), {}}, *model, nullptr, false);
+  SASRecOptions o;
+  o.num_items = 41;
+  o.max_len = 10;
+  o.hidden = 16;
+  SASRecImpl bigger(o);
+  try {
+    load_checkpoint(path, bigger, nullptr, false);
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_STREQ(e.what(), (path + ": tensor 'model/item_emb.weight' has shape [41, 16], the model expects [42, 16]")
+                               .c_str());
+  }
+}
+
+}  // namespace
+}  // namespace coco
