@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages CoCo needs (as root) and builds it in ./build.
+# Idempotent: a second run installs nothing new and rebuilds only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake pkg-config
+  libtorch-dev libopenblas0-pthread        # libtorch; OpenBLAS makes its matmuls ~30x faster
+  libsentencepiece-dev sentencepiece       # tokenizer (isolated from libtorch, see ENVIRONMENT)
+  nlohmann-json3-dev libspdlog-dev libcli11-dev zlib1g-dev
+  libgtest-dev libgmock-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[setup] installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${COCO_CMAKE_ARGS:-}
+cmake --build build -j"$(nproc)"
