@@ -100,7 +100,7 @@ TEST_P(Conformance, SaveLoadRoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(AllRegistered, Conformance,
                          ::testing::ValuesIn(BackboneRegistry::instance().names()),
-                         [](const auto& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(Registry, UnknownNameListsRegisteredBackbones) {
   Json j = {{"name", "sasrek"}};

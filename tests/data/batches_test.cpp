@@ -24,9 +24,8 @@ TEST(Batches, TrainWindowHoldsTheTrainingPartLeftPadded) {
   for (int64_t r = 0; r < 3; ++r) {
     const int64_t u = b.users[r].item<int64_t>();
     const auto row = b.items[r];
-    if (u == 0) EXPECT_TRUE(torch::equal(row, torch::tensor({1, 2, 3, 4}, torch::kInt64)));
-    if (u == 1) EXPECT_TRUE(torch::equal(row, torch::tensor({0, 0, 0, 7}, torch::kInt64)));
-    if (u == 2) EXPECT_TRUE(torch::equal(row, torch::tensor({0, 0, 2, 4}, torch::kInt64)));
+    const std::vector<std::vector<int64_t>> expected{{1, 2, 3, 4}, {0, 0, 0, 7}, {0, 0, 2, 4}};
+    EXPECT_TRUE(torch::equal(row, torch::tensor(expected[u], torch::kInt64))) << u;
   }
 }
 
