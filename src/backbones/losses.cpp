@@ -12,13 +12,68 @@ NextItemLossOptions NextItemLossOptions::from_config(ConfigNode& node) {
   return o;
 }
 
+namespace {
+
+// Softmax cross-entropy whose gradient is computed during the forward pass, in chunks of
+// rows: the [N, V] logits never exist at once, each chunk stays in cache, and the
+// log-softmax / NLL backward passes (several sweeps over N×V floats) disappear. The
+// loss is the graph's last step, so nothing is lost by differentiating eagerly.
+struct ChunkedSoftmaxCE : torch::autograd::Function<ChunkedSoftmaxCE> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               const torch::Tensor& h,        // [N, d]
+                               const torch::Tensor& emb,      // [V, d]
+                               const torch::Tensor& bias,     // [V], or [0] for none
+                               const torch::Tensor& targets)  // [N] in 0..V-1
+  {
+    const int64_t n = h.size(0), v = emb.size(0);
+    const bool has_bias = bias.numel() > 0;
+    const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 20) / v);
+    auto grad_h = torch::empty_like(h);
+    auto grad_e = torch::zeros_like(emb);
+    auto grad_b = has_bias ? torch::zeros_like(bias) : torch::Tensor();
+    auto loss = torch::zeros({}, h.options().dtype(torch::kFloat64));
+    for (int64_t start = 0; start < n; start += rows) {
+      const int64_t m = std::min(rows, n - start);
+      const auto hc = h.narrow(0, start, m);
+      const auto tc = targets.narrow(0, start, m).unsqueeze(1);    // [m, 1]
+      auto p = torch::mm(hc, emb.t());                              // [m, V] logits
+      if (has_bias) p.add_(bias);
+      const auto target_logit = p.gather(1, tc);
+      const auto max = std::get<0>(p.max(1, /*keepdim=*/true));
+      p.sub_(max).exp_();
+      const auto sum = p.sum(1, /*keepdim=*/true);
+      loss += (sum.log() + max - target_logit).sum().to(torch::kFloat64);
+      p.div_(sum);                                                  // softmax
+      p.scatter_add_(1, tc, torch::full({m, 1}, -1.0, p.options()));  // - one-hot
+      grad_h.narrow(0, start, m).copy_(torch::mm(p, emb));
+      grad_e.addmm_(p.t(), hc);
+      if (has_bias) grad_b.add_(p.sum(0));
+    }
+    const double inv_n = 1.0 / static_cast<double>(std::max<int64_t>(1, n));
+    ctx->saved_data["grad_h"] = grad_h.mul_(inv_n);
+    ctx->saved_data["grad_e"] = grad_e.mul_(inv_n);
+    ctx->saved_data["grad_b"] = has_bias ? grad_b.mul_(inv_n) : torch::Tensor();
+    return (loss * inv_n).to(h.dtype());
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_out) {
+    const auto g = grad_out[0];
+    auto grad_b = ctx->saved_data["grad_b"].toTensor();
+    return {ctx->saved_data["grad_h"].toTensor() * g, ctx->saved_data["grad_e"].toTensor() * g,
+            grad_b.defined() ? grad_b * g : torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor full_softmax_ce(const torch::Tensor& repr, const torch::Tensor& targets,
                               const torch::Tensor& item_emb, const torch::Tensor& bias) {
   // Row 0 (padding) is left out of the softmax: logits cover items 1..V only.
   const int64_t num_items = item_emb.size(0) - 1;
-  auto logits = torch::matmul(repr, item_emb.narrow(0, 1, num_items).t());  // [N, V]
-  if (bias.defined()) logits = logits + bias.narrow(0, 1, num_items);
-  return torch::nn::functional::cross_entropy(logits, targets - 1);
+  return ChunkedSoftmaxCE::apply(repr, item_emb.narrow(0, 1, num_items),
+                                 bias.defined() ? bias.narrow(0, 1, num_items) : torch::empty({0}, repr.options()),
+                                 targets - 1);
 }
 
 torch::Tensor next_item_loss(const torch::Tensor& hidden, const torch::Tensor& inputs,

@@ -36,7 +36,8 @@ torch::Tensor TransformerBlockImpl::attention(const torch::Tensor& x, const torc
   const int64_t dh = options.hidden() / h;
   // chunk (not indexing) so that the backward pass concatenates instead of zero-filling.
   auto qkv = qkv_(x).chunk(3, -1);
-  auto heads = [&](const torch::Tensor& t) { return t.view({b, l, h, dh}).transpose(1, 2); };  // [B, H, L, dh]
+  // Contiguous heads: libtorch 1.13 runs strided batched matmuls through a slow path.
+  auto heads = [&](const torch::Tensor& t) { return t.reshape({b, l, h, dh}).transpose(1, 2).contiguous(); };  // [B, H, L, dh]
   const auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh));
   scores = scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity());

@@ -1,0 +1,221 @@
+// LoRALinear and the adapter management functions.
+#include "coco/llm/lora.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "coco/common/error.h"
+#include "coco/config/config.h"
+#include "coco/llm/safetensors.h"
+
+namespace coco::llm {
+namespace {
+
+const std::map<std::string, std::string>& short_names() {
+  static const std::map<std::string, std::string> m = {
+      {"q", "q_proj"},       {"k", "k_proj"},   {"v", "v_proj"},    {"o", "o_proj"},
+      {"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}};
+  return m;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string resolve_target(const std::string& target) {
+  auto it = short_names().find(target);
+  if (it != short_names().end()) return it->second;
+  if (target.find("_proj") != std::string::npos || target.find('.') != std::string::npos) return target;
+  throw ConfigError("config error at /lora/targets: unknown target '" + target +
+                    "' (expected q, k, v, o, gate, up, down or a module name like q_proj)");
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+}  // namespace
+
+LoRAOptions LoRAOptions::from_config(ConfigNode& node) {
+  LoRAOptions o;
+  o.rank(node.get_int("rank", 8, 1, 4096));
+  o.alpha(node.get_double("alpha", 16.0, 1e-12));
+  o.dropout(node.get_double("dropout", 0.05, 0.0, 0.999));
+  o.targets(node.get_string_list("targets", {"q", "v"}));
+  for (const auto& t : o.targets()) {
+    if (!short_names().count(t) && t.find("_proj") == std::string::npos) {
+      node.fail("targets", "unknown target \"" + t + "\" (expected q, k, v, o, gate, up, down)");
+    }
+  }
+  node.finish();
+  return o;
+}
+
+LoRALinearImpl::LoRALinearImpl(LoRALinearOptions options_) : options(std::move(options_)) {
+  reset();
+}
+
+void LoRALinearImpl::reset() {
+  const auto in = options.in_features(), out = options.out_features();
+  weight = register_parameter("weight", torch::empty({out, in}), /*requires_grad=*/false);
+  // Same default init as torch::nn::Linear, so a randomly initialised decoder is sensible.
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (options.bias()) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound), false);
+  } else {
+    bias = torch::Tensor();
+  }
+  lora_A = torch::Tensor();
+  lora_B = torch::Tensor();
+  if (options.rank() > 0) {
+    const auto r = options.rank();
+    lora_A = register_parameter("lora_A", torch::empty({r, in}, weight.options()));
+    torch::NoGradGuard no_grad;
+    torch::nn::init::kaiming_uniform_(lora_A, std::sqrt(5.0));
+    lora_B = register_parameter("lora_B", torch::zeros({out, r}, weight.options()));
+    lora_A.set_requires_grad(true);
+    lora_B.set_requires_grad(true);
+  }
+}
+
+void LoRALinearImpl::attach_adapter(int64_t rank, double alpha, double dropout) {
+  TORCH_CHECK(rank > 0, "LoRA rank must be positive, got ", rank);
+  if (has_adapter()) return;
+  merged_ = false;
+  options.rank(rank).alpha(alpha).dropout(dropout);
+  const auto in = options.in_features(), out = options.out_features();
+  // Adapters stay float32 even on a bfloat16 model: they are what the optimiser updates.
+  const auto opts = weight.options().dtype(torch::kFloat32).requires_grad(false);
+  auto a = torch::empty({rank, in}, opts);
+  torch::nn::init::kaiming_uniform_(a, std::sqrt(5.0));
+  lora_A = register_parameter("lora_A", a, true);
+  lora_B = register_parameter("lora_B", torch::zeros({out, rank}, opts), true);
+}
+
+void LoRALinearImpl::merge_adapter() {
+  if (!has_adapter()) return;
+  {
+    torch::NoGradGuard no_grad;
+    weight.add_((torch::matmul(lora_B, lora_A) * scale()).to(weight.scalar_type()));
+  }
+  // Modules cannot unregister parameters; the merged adapter stays, frozen and unused.
+  merged_ = true;
+  lora_A.set_requires_grad(false);
+  lora_B.set_requires_grad(false);
+}
+
+torch::Tensor LoRALinearImpl::forward(const torch::Tensor& x, const torch::Tensor& lora_mask) {
+  auto y = torch::linear(x, weight, bias);  // [B, ..., O]
+  if (!has_adapter() || merged_) return y;
+  const double p = options.dropout();
+  const auto xa = x.to(lora_A.scalar_type());
+  const auto h = (p > 0 && is_training()) ? torch::dropout(xa, p, true) : xa;
+  auto live = torch::linear(torch::linear(h, lora_A), lora_B);  // [B, ..., O]
+  if (!lora_mask.defined()) return y + (live * scale()).to(y.scalar_type());
+  TORCH_CHECK(lora_mask.dim() == 1 && lora_mask.size(0) == x.size(0),
+              "lora_mask must be [B] with B = ", x.size(0), ", got ", lora_mask.sizes());
+  auto frozen = torch::linear(torch::linear(h, lora_A.detach()), lora_B.detach());
+  std::vector<int64_t> view(static_cast<size_t>(x.dim()), 1);
+  view[0] = x.size(0);
+  const auto m = lora_mask.to(live.scalar_type()).view(view);  // [B, 1, ..., 1]
+  return y + ((m * live + (1 - m) * frozen) * scale()).to(y.scalar_type());
+}
+
+std::vector<std::string> attach_lora(torch::nn::Module& root, const LoRAOptions& options) {
+  std::vector<std::string> adapted;
+  for (const auto& target : options.targets()) {
+    const std::string suffix = resolve_target(target);
+    size_t hits = 0;
+    for (const auto& item : root.named_modules("", /*include_self=*/false)) {
+      auto* lin = item.value()->as<LoRALinearImpl>();
+      if (!lin) continue;
+      const std::string& name = item.key();
+      if (name != suffix && !ends_with(name, "." + suffix)) continue;
+      lin->attach_adapter(options.rank(), options.alpha(), options.dropout());
+      adapted.push_back(name);
+      ++hits;
+    }
+    if (hits == 0) {
+      throw ConfigError("config error at /lora/targets: target '" + target +
+                        "' matches no linear layer of the model");
+    }
+  }
+  return adapted;
+}
+
+std::vector<torch::Tensor> lora_parameters(torch::nn::Module& root) {
+  std::vector<torch::Tensor> out;
+  for (const auto& item : root.named_parameters()) {
+    if (ends_with(item.key(), ".lora_A") || ends_with(item.key(), ".lora_B") ||
+        item.key() == "lora_A" || item.key() == "lora_B") {
+      if (item.value().requires_grad()) out.push_back(item.value());
+    }
+  }
+  return out;
+}
+
+void merge_lora(torch::nn::Module& root) {
+  for (const auto& m : root.modules(/*include_self=*/true)) {
+    if (auto* lin = m->as<LoRALinearImpl>()) lin->merge_adapter();
+  }
+}
+
+void save_lora(torch::nn::Module& root, const std::string& path, const LoRAOptions& options) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& item : root.named_parameters()) {
+    if (ends_with(item.key(), "lora_A") || ends_with(item.key(), "lora_B")) {
+      tensors.emplace_back(item.key(), item.value().detach().to(torch::kFloat32));
+    }
+  }
+  if (tensors.empty()) throw CheckpointError(path + ": the model has no LoRA adapters to save");
+  std::ostringstream alpha;
+  alpha.precision(17);
+  alpha << options.alpha();
+  save_safetensors(path, tensors,
+                   {{"format", "coco-lora"},
+                    {"rank", std::to_string(options.rank())},
+                    {"alpha", alpha.str()},
+                    {"targets", join(options.targets())}});
+}
+
+LoRAOptions load_lora(torch::nn::Module& root, const std::string& path) {
+  SafetensorsFile file(path);
+  const auto& meta = file.metadata();
+  auto meta_at = [&](const char* key) {
+    auto it = meta.find(key);
+    if (it == meta.end()) throw CheckpointError(path + ": LoRA file metadata key '" + key + "' is missing");
+    return it->second;
+  };
+  LoRAOptions o;
+  try {
+    o.rank(std::stoll(meta_at("rank")));
+    o.alpha(std::stod(meta_at("alpha")));
+  } catch (const std::logic_error&) {
+    throw CheckpointError(path + ": LoRA file metadata 'rank'/'alpha' are not numbers");
+  }
+  std::vector<std::string> targets;
+  std::stringstream ss(meta_at("targets"));
+  for (std::string t; std::getline(ss, t, ',');) targets.push_back(t);
+  o.targets(targets);
+  o.dropout(0.0);
+  attach_lora(root, o);
+  auto params = root.named_parameters();
+  for (const auto& [name, entry] : file.entries()) {
+    auto* p = params.find(name);
+    if (!p) throw CheckpointError(path + ": LoRA tensor '" + name + "' has no matching module in the model");
+    if (p->sizes().vec() != entry.shape) {
+      throw CheckpointError(path + ": LoRA tensor '" + name + "': shape mismatch with the model");
+    }
+    torch::NoGradGuard no_grad;
+    p->copy_(file.load(name));
+  }
+  return o;
+}
+
+}  // namespace coco::llm
