@@ -68,13 +68,24 @@ class Cursor {
 /// Smallest encoded size of a value of a type (used to bound array counts before allocating).
 uint64_t min_size(GgufValueType t) {
   switch (t) {
-    case GgufValueType::kUint8: case GgufValueType::kInt8: case GgufValueType::kBool: return 1;
-    case GgufValueType::kUint16: case GgufValueType::kInt16: return 2;
-    case GgufValueType::kUint32: case GgufValueType::kInt32: case GgufValueType::kFloat32:
+    case GgufValueType::kUint8:
+    case GgufValueType::kInt8:
+    case GgufValueType::kBool:
+      return 1;
+    case GgufValueType::kUint16:
+    case GgufValueType::kInt16:
+      return 2;
+    case GgufValueType::kUint32:
+    case GgufValueType::kInt32:
+    case GgufValueType::kFloat32:
       return 4;
-    case GgufValueType::kUint64: case GgufValueType::kInt64: case GgufValueType::kFloat64:
-    case GgufValueType::kString: return 8;
-    case GgufValueType::kArray: return 12;
+    case GgufValueType::kUint64:
+    case GgufValueType::kInt64:
+    case GgufValueType::kFloat64:
+    case GgufValueType::kString:
+      return 8;
+    case GgufValueType::kArray:
+      return 12;
   }
   return 1;
 }
@@ -83,23 +94,36 @@ bool valid_value_type(uint32_t t) { return t <= 12; }
 
 nlohmann::json read_scalar(Cursor& c, GgufValueType t, const std::string& key) {
   switch (t) {
-    case GgufValueType::kUint8: return c.get<uint8_t>("uint8 value");
-    case GgufValueType::kInt8: return c.get<int8_t>("int8 value");
-    case GgufValueType::kUint16: return c.get<uint16_t>("uint16 value");
-    case GgufValueType::kInt16: return c.get<int16_t>("int16 value");
-    case GgufValueType::kUint32: return c.get<uint32_t>("uint32 value");
-    case GgufValueType::kInt32: return c.get<int32_t>("int32 value");
-    case GgufValueType::kFloat32: return c.get<float>("float32 value");
-    case GgufValueType::kUint64: return c.get<uint64_t>("uint64 value");
-    case GgufValueType::kInt64: return c.get<int64_t>("int64 value");
-    case GgufValueType::kFloat64: return c.get<double>("float64 value");
+    case GgufValueType::kUint8:
+      return c.get<uint8_t>("uint8 value");
+    case GgufValueType::kInt8:
+      return c.get<int8_t>("int8 value");
+    case GgufValueType::kUint16:
+      return c.get<uint16_t>("uint16 value");
+    case GgufValueType::kInt16:
+      return c.get<int16_t>("int16 value");
+    case GgufValueType::kUint32:
+      return c.get<uint32_t>("uint32 value");
+    case GgufValueType::kInt32:
+      return c.get<int32_t>("int32 value");
+    case GgufValueType::kFloat32:
+      return c.get<float>("float32 value");
+    case GgufValueType::kUint64:
+      return c.get<uint64_t>("uint64 value");
+    case GgufValueType::kInt64:
+      return c.get<int64_t>("int64 value");
+    case GgufValueType::kFloat64:
+      return c.get<double>("float64 value");
     case GgufValueType::kBool: {
       const auto b = c.get<uint8_t>("bool value");
-      if (b > 1) c.fail("metadata key '" + key + "': bool value " + std::to_string(b) + " is not 0 or 1");
+      if (b > 1)
+        c.fail("metadata key '" + key + "': bool value " + std::to_string(b) + " is not 0 or 1");
       return b == 1;
     }
-    case GgufValueType::kString: return c.string("string value");
-    case GgufValueType::kArray: break;
+    case GgufValueType::kString:
+      return c.string("string value");
+    case GgufValueType::kArray:
+      break;
   }
   c.fail("metadata key '" + key + "': nested arrays are not supported");
 }
@@ -136,15 +160,19 @@ GgufMetadataValue read_value(Cursor& c, const std::string& key) {
 uint64_t tensor_bytes(const GgufTensorInfo& t, Cursor& c) {
   uint64_t numel = 1;
   for (int64_t d : t.ne) {
-    if (d <= 0) c.fail("tensor '" + t.name + "': dimension " + std::to_string(d) + " is not positive");
+    if (d <= 0)
+      c.fail("tensor '" + t.name + "': dimension " + std::to_string(d) + " is not positive");
     if (static_cast<uint64_t>(d) > (uint64_t{1} << 40) / numel) {
       c.fail("tensor '" + t.name + "': element count overflows");
     }
     numel *= static_cast<uint64_t>(d);
   }
   switch (t.type) {
-    case GgmlType::kF32: return numel * 4;
-    case GgmlType::kF16: case GgmlType::kBF16: return numel * 2;
+    case GgmlType::kF32:
+      return numel * 4;
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+      return numel * 2;
     case GgmlType::kQ8_0:
       if (t.ne[0] % kQ8Block != 0) {
         c.fail("tensor '" + t.name + "': Q8_0 row length " + std::to_string(t.ne[0]) +
@@ -159,10 +187,10 @@ uint64_t tensor_bytes(const GgufTensorInfo& t, Cursor& c) {
 
 std::string ggml_type_name(uint32_t type) {
   static const char* const kNames[] = {
-      "F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
-      "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS",
-      "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64",
-      "IQ1_M", "BF16"};
+      "F32",     "F16",    "Q4_0",    "Q4_1",  "Q4_2",   "Q4_3",  "Q5_0",  "Q5_1",
+      "Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",  "Q4_K",   "Q5_K",  "Q6_K",  "Q8_K",
+      "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS",
+      "I8",      "I16",    "I32",     "I64",   "F64",    "IQ1_M", "BF16"};
   if (type < sizeof(kNames) / sizeof(kNames[0])) return kNames[type];
   return "type " + std::to_string(type);
 }
@@ -206,8 +234,10 @@ GgufFile::GgufFile(const std::string& path) : path_(path), in_(path, std::ios::b
     const auto& a = metadata_.at("general.alignment");
     if (a.type != GgufValueType::kUint32 || a.value.get<uint64_t>() == 0 ||
         (a.value.get<uint64_t>() & (a.value.get<uint64_t>() - 1)) != 0) {
-      throw ModelError(path_ + ": metadata key 'general.alignment': expected a power of two "
-                       "uint32, got " + a.value.dump());
+      throw ModelError(path_ +
+                       ": metadata key 'general.alignment': expected a power of two "
+                       "uint32, got " +
+                       a.value.dump());
     }
     alignment_ = a.value.get<uint64_t>();
   }
@@ -258,7 +288,8 @@ GgufFile::GgufFile(const std::string& path) : path_(path), in_(path, std::ios::b
 
 const nlohmann::json& GgufFile::at(const std::string& key) const {
   auto it = metadata_.find(key);
-  if (it == metadata_.end()) throw ModelError(path_ + ": GGUF metadata key '" + key + "' is missing");
+  if (it == metadata_.end())
+    throw ModelError(path_ + ": GGUF metadata key '" + key + "' is missing");
   return it->second.value;
 }
 

@@ -34,9 +34,7 @@ const std::vector<std::string>& supported_architectures() {
 }
 
 void LlamaConfig::validate(const std::string& source) const {
-  auto bad = [&](const std::string& what) {
-    throw ModelError(source + ": " + what);
-  };
+  auto bad = [&](const std::string& what) { throw ModelError(source + ": " + what); };
   if (vocab_size_ <= 0 || hidden_size_ <= 0 || num_layers_ <= 0 || num_heads_ <= 0 ||
       num_kv_heads_ <= 0 || intermediate_size_ <= 0) {
     bad("sizes must be positive (vocab " + std::to_string(vocab_size_) + ", hidden " +
@@ -52,8 +50,10 @@ void LlamaConfig::validate(const std::string& source) const {
     bad("head count " + std::to_string(num_heads_) + " is not a multiple of the kv head count " +
         std::to_string(num_kv_heads_));
   }
-  if (head_dim() % 2 != 0) bad("head dim " + std::to_string(head_dim()) + " is odd; RoPE needs pairs");
-  if (!(rms_norm_eps_ > 0) || !(rope_theta_ > 0)) bad("rms_norm_eps and rope_theta must be positive");
+  if (head_dim() % 2 != 0)
+    bad("head dim " + std::to_string(head_dim()) + " is odd; RoPE needs pairs");
+  if (!(rms_norm_eps_ > 0) || !(rope_theta_ > 0))
+    bad("rms_norm_eps and rope_theta must be positive");
 }
 
 LlamaConfig LlamaConfig::from_gguf(const GgufFile& f) {
@@ -103,7 +103,8 @@ LlamaConfig LlamaConfig::from_hf_json(const nlohmann::json& j, const std::string
   };
   auto get_int = [&](const char* key) -> int64_t {
     const auto& v = get(key);
-    if (!v.is_number_integer()) throw ModelError(source + ": key '" + key + "': expected an integer, got " + v.dump());
+    if (!v.is_number_integer())
+      throw ModelError(source + ": key '" + key + "': expected an integer, got " + v.dump());
     return v.get<int64_t>();
   };
   const ArchEntry* entry = nullptr;
@@ -132,7 +133,8 @@ LlamaConfig LlamaConfig::from_hf_json(const nlohmann::json& j, const std::string
   c.hidden_size(get_int("hidden_size"));
   c.num_layers(get_int("num_hidden_layers"));
   c.num_heads(get_int("num_attention_heads"));
-  c.num_kv_heads(j.contains("num_key_value_heads") ? get_int("num_key_value_heads") : c.num_heads());
+  c.num_kv_heads(j.contains("num_key_value_heads") ? get_int("num_key_value_heads")
+                                                   : c.num_heads());
   c.intermediate_size(get_int("intermediate_size"));
   c.rms_norm_eps(j.value("rms_norm_eps", 1e-6));
   c.rope_theta(j.value("rope_theta", 10000.0));

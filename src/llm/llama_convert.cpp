@@ -34,8 +34,10 @@ ConvertReport convert_gguf_to_hf(const std::string& gguf_path, const std::string
   LlamaConfig hf = config;
   hf.rope_pairing(RopePairing::kHalf);
   auto json = hf.to_hf_json();
-  if (file.has("tokenizer.ggml.bos_token_id")) json["bos_token_id"] = file.get_int("tokenizer.ggml.bos_token_id");
-  if (file.has("tokenizer.ggml.eos_token_id")) json["eos_token_id"] = file.get_int("tokenizer.ggml.eos_token_id");
+  if (file.has("tokenizer.ggml.bos_token_id"))
+    json["bos_token_id"] = file.get_int("tokenizer.ggml.bos_token_id");
+  if (file.has("tokenizer.ggml.eos_token_id"))
+    json["eos_token_id"] = file.get_int("tokenizer.ggml.eos_token_id");
   std::ofstream(fs::path(out_dir) / "config.json") << json.dump(2) << "\n";
   if (file.has("tokenizer.ggml.tokens")) {
     const std::string proto = SpmVocab::from_gguf(file).to_model_proto();

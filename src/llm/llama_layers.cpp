@@ -25,7 +25,7 @@ RopeTables make_rope_tables(const torch::Tensor& positions, int64_t head_dim, do
   const auto opts = torch::TensorOptions().dtype(torch::kFloat64).device(positions.device());
   const auto i = torch::arange(0, head_dim / 2, opts);                                // [Dh/2]
   const auto inv_freq = torch::pow(theta, -2.0 * i / static_cast<double>(head_dim));  // [Dh/2]
-  const auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq;       // [B,T,Dh/2]
+  const auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq;         // [B,T,Dh/2]
   return {angles.cos().unsqueeze(1).to(dtype), angles.sin().unsqueeze(1).to(dtype)};
 }
 
@@ -48,9 +48,12 @@ LlamaAttentionImpl::LlamaAttentionImpl(LlamaConfig config_) : config(std::move(c
 void LlamaAttentionImpl::reset() {
   const auto d = config.hidden_size(), dh = config.head_dim();
   const bool b = config.attention_bias();
-  q_proj = register_module("q_proj", LoRALinear(LoRALinearOptions(d, config.num_heads() * dh).bias(b)));
-  k_proj = register_module("k_proj", LoRALinear(LoRALinearOptions(d, config.num_kv_heads() * dh).bias(b)));
-  v_proj = register_module("v_proj", LoRALinear(LoRALinearOptions(d, config.num_kv_heads() * dh).bias(b)));
+  q_proj =
+      register_module("q_proj", LoRALinear(LoRALinearOptions(d, config.num_heads() * dh).bias(b)));
+  k_proj = register_module("k_proj",
+                           LoRALinear(LoRALinearOptions(d, config.num_kv_heads() * dh).bias(b)));
+  v_proj = register_module("v_proj",
+                           LoRALinear(LoRALinearOptions(d, config.num_kv_heads() * dh).bias(b)));
   o_proj = register_module("o_proj", LoRALinear(LoRALinearOptions(config.num_heads() * dh, d)));
 }
 
@@ -65,14 +68,14 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const DecoderC
   // Grouped-query attention without copying K/V per query head: the n_rep query heads that
   // share key/value head g (heads g·n_rep … g·n_rep + n_rep − 1) are stacked along T.
   const auto rep = h / hkv;
-  q = q.reshape({b, hkv, rep * t, dh});                                  // [B,Hkv,rep·T,Dh]
+  q = q.reshape({b, hkv, rep * t, dh});                                     // [B,Hkv,rep·T,Dh]
   auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32);  // [B,Hkv,rep·T,T]
-  scores.view({b, hkv, rep, t, t}).add_(ctx.attn_bias.unsqueeze(1));   // bias [B,1,1,T,T]
+  scores.view({b, hkv, rep, t, t}).add_(ctx.attn_bias.unsqueeze(1));        // bias [B,1,1,T,T]
   const auto probs = torch::softmax(scores, -1).to(x.scalar_type());
-  const auto out = torch::matmul(probs, v)                               // [B,Hkv,rep·T,Dh]
+  const auto out = torch::matmul(probs, v)  // [B,Hkv,rep·T,Dh]
                        .view({b, h, t, dh})
                        .transpose(1, 2)
-                       .reshape({b, t, h * dh});                         // [B,T,H·Dh]
+                       .reshape({b, t, h * dh});  // [B,T,H·Dh]
   return o_proj->forward(out, ctx.lora_mask);
 }
 

@@ -22,13 +22,17 @@ namespace {
 /// GGUF per-block tensor suffix → module name suffix.
 const std::vector<std::pair<std::string, std::string>>& block_names() {
   static const std::vector<std::pair<std::string, std::string>> m = {
-      {"attn_q.weight", "self_attn.q_proj.weight"},   {"attn_q.bias", "self_attn.q_proj.bias"},
-      {"attn_k.weight", "self_attn.k_proj.weight"},   {"attn_k.bias", "self_attn.k_proj.bias"},
-      {"attn_v.weight", "self_attn.v_proj.weight"},   {"attn_v.bias", "self_attn.v_proj.bias"},
+      {"attn_q.weight", "self_attn.q_proj.weight"},
+      {"attn_q.bias", "self_attn.q_proj.bias"},
+      {"attn_k.weight", "self_attn.k_proj.weight"},
+      {"attn_k.bias", "self_attn.k_proj.bias"},
+      {"attn_v.weight", "self_attn.v_proj.weight"},
+      {"attn_v.bias", "self_attn.v_proj.bias"},
       {"attn_output.weight", "self_attn.o_proj.weight"},
       {"attn_norm.weight", "input_layernorm.weight"},
       {"ffn_norm.weight", "post_attention_layernorm.weight"},
-      {"ffn_gate.weight", "mlp.gate_proj.weight"},    {"ffn_up.weight", "mlp.up_proj.weight"},
+      {"ffn_gate.weight", "mlp.gate_proj.weight"},
+      {"ffn_up.weight", "mlp.up_proj.weight"},
       {"ffn_down.weight", "mlp.down_proj.weight"}};
   return m;
 }
@@ -49,8 +53,8 @@ void fill_parameters(LlamaModelImpl& model, const std::string& source, Get&& get
     if (is_adapter(item.key())) continue;
     torch::Tensor w = get(item.key());
     if (w.sizes() != item.value().sizes()) {
-      throw ModelError(source + ": tensor '" + item.key() + "' has shape " +
-                       c10::str(w.sizes()) + ", expected " + c10::str(item.value().sizes()));
+      throw ModelError(source + ": tensor '" + item.key() + "' has shape " + c10::str(w.sizes()) +
+                       ", expected " + c10::str(item.value().sizes()));
     }
     item.value().copy_(w);
   }
@@ -65,7 +69,8 @@ std::string config_json_path(const std::string& path) {
 }  // namespace
 
 torch::Device parse_device(const std::string& name) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (name == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   try {
     return torch::Device(name);
   } catch (const c10::Error&) {
@@ -107,7 +112,7 @@ torch::Tensor permute_rope_rows(const torch::Tensor& w, int64_t n_head, RopePair
 }
 
 std::vector<std::pair<std::string, std::string>> gguf_weight_names(const GgufFile& file,
-                                                                  const LlamaConfig& config) {
+                                                                   const LlamaConfig& config) {
   std::vector<std::pair<std::string, std::string>> out;
   auto add = [&](const std::string& gguf_name, const std::string& name, bool required) {
     if (!file.find_tensor(gguf_name)) {
@@ -190,10 +195,10 @@ LlamaModel load_llama(const LlamaLoadOptions& options) {
   }
   model->to(options.device(), options.dtype());
   model->eval();
-  log().info("[llm] loaded {} ({} layers, hidden {}, {} heads / {} kv, vocab {}) as {} on {}",
-             path, config.num_layers(), config.hidden_size(), config.num_heads(),
-             config.num_kv_heads(), config.vocab_size(),
-             std::string(c10::toString(options.dtype())), options.device().str());
+  log().info("[llm] loaded {} ({} layers, hidden {}, {} heads / {} kv, vocab {}) as {} on {}", path,
+             config.num_layers(), config.hidden_size(), config.num_heads(), config.num_kv_heads(),
+             config.vocab_size(), std::string(c10::toString(options.dtype())),
+             options.device().str());
   return model;
 }
 

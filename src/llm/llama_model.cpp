@@ -88,7 +88,8 @@ LlamaOutput LlamaModelImpl::run(const LlamaInput& input) {
     positions = (m.cumsum(1) - 1).clamp_min(0);
   } else {
     positions = torch::arange(t, torch::TensorOptions().dtype(torch::kLong).device(dev))
-                    .unsqueeze(0).expand({b, t});
+                    .unsqueeze(0)
+                    .expand({b, t});
   }
   DecoderContext ctx;
   ctx.rope = make_rope_tables(positions, config_.head_dim(), config_.rope_theta(), dtype());

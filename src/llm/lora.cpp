@@ -16,19 +16,21 @@ namespace {
 
 const std::map<std::string, std::string>& short_names() {
   static const std::map<std::string, std::string> m = {
-      {"q", "q_proj"},       {"k", "k_proj"},   {"v", "v_proj"},    {"o", "o_proj"},
+      {"q", "q_proj"},       {"k", "k_proj"},   {"v", "v_proj"},      {"o", "o_proj"},
       {"gate", "gate_proj"}, {"up", "up_proj"}, {"down", "down_proj"}};
   return m;
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string resolve_target(const std::string& target) {
   auto it = short_names().find(target);
   if (it != short_names().end()) return it->second;
-  if (target.find("_proj") != std::string::npos || target.find('.') != std::string::npos) return target;
+  if (target.find("_proj") != std::string::npos || target.find('.') != std::string::npos)
+    return target;
   throw ConfigError("config error at /lora/targets: unknown target '" + target +
                     "' (expected q, k, v, o, gate, up, down or a module name like q_proj)");
 }
@@ -189,7 +191,8 @@ LoRAOptions load_lora(torch::nn::Module& root, const std::string& path) {
   const auto& meta = file.metadata();
   auto meta_at = [&](const char* key) {
     auto it = meta.find(key);
-    if (it == meta.end()) throw CheckpointError(path + ": LoRA file metadata key '" + key + "' is missing");
+    if (it == meta.end())
+      throw CheckpointError(path + ": LoRA file metadata key '" + key + "' is missing");
     return it->second;
   };
   LoRAOptions o;
@@ -208,7 +211,9 @@ LoRAOptions load_lora(torch::nn::Module& root, const std::string& path) {
   auto params = root.named_parameters();
   for (const auto& [name, entry] : file.entries()) {
     auto* p = params.find(name);
-    if (!p) throw CheckpointError(path + ": LoRA tensor '" + name + "' has no matching module in the model");
+    if (!p)
+      throw CheckpointError(path + ": LoRA tensor '" + name +
+                            "' has no matching module in the model");
     if (p->sizes().vec() != entry.shape) {
       throw CheckpointError(path + ": LoRA tensor '" + name + "': shape mismatch with the model");
     }

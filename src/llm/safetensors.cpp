@@ -3,10 +3,9 @@
 // checked against the data section before a byte of tensor data is read.
 #include "coco/llm/safetensors.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "coco/common/error.h"
 
@@ -23,9 +22,8 @@ struct DtypeInfo {
   torch::Dtype dtype;
   uint64_t size;
 };
-const DtypeInfo kDtypes[] = {{"F32", torch::kFloat32, 4},
-                             {"F16", torch::kFloat16, 2},
-                             {"BF16", torch::kBFloat16, 2}};
+const DtypeInfo kDtypes[] = {
+    {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2}, {"BF16", torch::kBFloat16, 2}};
 
 const char* dtype_name(torch::Dtype d) {
   for (const auto& info : kDtypes) {
@@ -46,11 +44,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
     return ModelError(path_ + ": safetensors " + where + ": " + what);
   };
   uint64_t header_len = 0;
-  if (file_size < 8) throw fail("offset 0", "file has " + std::to_string(file_size) + " bytes, expected at least 8");
+  if (file_size < 8)
+    throw fail("offset 0", "file has " + std::to_string(file_size) + " bytes, expected at least 8");
   in_.read(reinterpret_cast<char*>(&header_len), 8);
   if (header_len > file_size - 8 || header_len > kMaxHeader) {
-    throw fail("offset 0", "header length " + std::to_string(header_len) +
-                               " exceeds the file (" + std::to_string(file_size) + " bytes)");
+    throw fail("offset 0", "header length " + std::to_string(header_len) + " exceeds the file (" +
+                               std::to_string(file_size) + " bytes)");
   }
   std::string text(header_len, '\0');
   in_.read(text.data(), static_cast<std::streamsize>(header_len));
@@ -84,12 +83,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
     for (const auto& d : kDtypes) {
       if (v["dtype"].is_string() && v["dtype"].get<std::string>() == d.name) info = &d;
     }
-    if (!info) throw fail(where, "unsupported dtype " + v["dtype"].dump() + " (supported: F32, F16, BF16)");
+    if (!info)
+      throw fail(where, "unsupported dtype " + v["dtype"].dump() + " (supported: F32, F16, BF16)");
     e.dtype = info->dtype;
     if (!v["shape"].is_array()) throw fail(where, "shape must be an array");
     uint64_t numel = 1;
     for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) throw fail(where, "shape entry " + d.dump() + " is not a non-negative integer");
+      if (!d.is_number_unsigned())
+        throw fail(where, "shape entry " + d.dump() + " is not a non-negative integer");
       const auto n = d.get<uint64_t>();
       if (n != 0 && numel > (uint64_t{1} << 42) / n) throw fail(where, "element count overflows");
       numel *= n;
@@ -103,7 +104,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
     const auto begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
     if (begin > end || end > data_size) {
       throw fail(where, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                            "] outside the data section of " + std::to_string(data_size) + " bytes");
+                            "] outside the data section of " + std::to_string(data_size) +
+                            " bytes");
     }
     if (end - begin != numel * info->size) {
       throw fail(where, "data_offsets span " + std::to_string(end - begin) + " bytes, expected " +
@@ -118,7 +120,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
 
 torch::Tensor SafetensorsFile::load(const std::string& name) {
   auto it = entries_.find(name);
-  if (it == entries_.end()) throw ModelError(path_ + ": safetensors tensor '" + name + "' is missing");
+  if (it == entries_.end())
+    throw ModelError(path_ + ": safetensors tensor '" + name + "' is missing");
   const auto& e = it->second;
   auto out = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
   in_.clear();
@@ -136,8 +139,9 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path) {
     } else if (fs::exists(p / "model.safetensors")) {
       p /= "model.safetensors";
     } else {
-      throw ModelError(path + ": directory has neither model.safetensors nor "
-                              "model.safetensors.index.json");
+      throw ModelError(path +
+                       ": directory has neither model.safetensors nor "
+                       "model.safetensors.index.json");
     }
   }
   if (!fs::exists(p)) throw ModelError(p.string() + ": no such file");
@@ -156,7 +160,8 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path) {
     }
     std::map<std::string, size_t> shard_index;
     for (auto& [tensor, file] : index["weight_map"].items()) {
-      if (!file.is_string()) throw ModelError(p.string() + ": key 'weight_map." + tensor + "': expected a file name");
+      if (!file.is_string())
+        throw ModelError(p.string() + ": key 'weight_map." + tensor + "': expected a file name");
       const auto name = file.get<std::string>();
       if (!shard_index.count(name)) {
         shard_index[name] = shards_.size();
@@ -183,7 +188,8 @@ std::vector<std::string> SafetensorsCheckpoint::names() const {
 
 torch::Tensor SafetensorsCheckpoint::load(const std::string& name) {
   auto it = shard_of_.find(name);
-  if (it == shard_of_.end()) throw ModelError(dir_ + ": safetensors checkpoint has no tensor '" + name + "'");
+  if (it == shard_of_.end())
+    throw ModelError(dir_ + ": safetensors checkpoint has no tensor '" + name + "'");
   return shards_[it->second]->load(name);
 }
 
@@ -197,9 +203,12 @@ void save_safetensors(const std::string& path,
   for (const auto& [name, t0] : tensors) {
     auto t = t0.detach().to(torch::kCPU).contiguous();
     const char* dn = dtype_name(t.scalar_type());
-    if (!dn) throw ModelError(path + ": cannot save tensor '" + name + "' of dtype " + std::string(c10::toString(t.scalar_type())) + " (F32, F16, BF16 only)");
+    if (!dn)
+      throw ModelError(path + ": cannot save tensor '" + name + "' of dtype " +
+                       std::string(c10::toString(t.scalar_type())) + " (F32, F16, BF16 only)");
     const uint64_t n = t.numel() * t.element_size();
-    header[name] = {{"dtype", dn}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + n}}};
+    header[name] = {
+        {"dtype", dn}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + n}}};
     offset += n;
     data.push_back(t);
   }
@@ -211,7 +220,8 @@ void save_safetensors(const std::string& path,
   out.write(reinterpret_cast<const char*>(&len), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (const auto& t : data) {
-    out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+    out.write(static_cast<const char*>(t.data_ptr()),
+              static_cast<std::streamsize>(t.numel() * t.element_size()));
   }
   if (!out) throw ModelError(path + ": write error");
 }

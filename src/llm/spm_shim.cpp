@@ -46,8 +46,7 @@ __attribute__((visibility("default"))) int coco_spm_load_file(void* processor, c
 }
 
 __attribute__((visibility("default"))) int coco_spm_load_proto(void* processor, const char* data,
-                                                               size_t size,
-                                                               coco_spm_text_sink err,
+                                                               size_t size, coco_spm_text_sink err,
                                                                void* ctx) {
   try {
     return report(cast(processor)->LoadFromSerializedProto(std::string(data, size)), err, ctx);
@@ -91,11 +90,16 @@ __attribute__((visibility("default"))) int32_t coco_spm_vocab_size(void* process
 __attribute__((visibility("default"))) int32_t coco_spm_special_id(void* processor, int which) {
   auto* p = cast(processor);
   switch (which) {
-    case 0: return p->unk_id();
-    case 1: return p->bos_id();
-    case 2: return p->eos_id();
-    case 3: return p->pad_id();
-    default: return -1;
+    case 0:
+      return p->unk_id();
+    case 1:
+      return p->bos_id();
+    case 2:
+      return p->eos_id();
+    case 3:
+      return p->pad_id();
+    default:
+      return -1;
   }
 }
 

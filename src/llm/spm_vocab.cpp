@@ -49,18 +49,22 @@ class ProtoWriter {
 
 SpmVocab SpmVocab::from_gguf(const GgufFile& f) {
   const std::string where = f.path() + ": GGUF key ";
-  const std::string model = f.has("tokenizer.ggml.model") ? f.get_string("tokenizer.ggml.model") : "";
+  const std::string model =
+      f.has("tokenizer.ggml.model") ? f.get_string("tokenizer.ggml.model") : "";
   if (model != "llama") {
     throw ModelError(where + "'tokenizer.ggml.model': unsupported tokenizer '" + model +
                      "' (supported: llama, the SentencePiece BPE vocabulary)");
   }
   const auto& tokens = f.at("tokenizer.ggml.tokens");
-  if (!tokens.is_array() || tokens.empty()) throw ModelError(where + "'tokenizer.ggml.tokens': expected a non-empty string array");
+  if (!tokens.is_array() || tokens.empty())
+    throw ModelError(where + "'tokenizer.ggml.tokens': expected a non-empty string array");
   const size_t n = tokens.size();
   SpmVocab v;
   std::set<std::string> seen;
   for (size_t i = 0; i < n; ++i) {
-    if (!tokens[i].is_string()) throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) + "]: expected a string");
+    if (!tokens[i].is_string())
+      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +
+                       "]: expected a string");
     v.pieces.push_back(tokens[i].get<std::string>());
   }
   auto float_array = [&](const char* key) {
@@ -114,7 +118,9 @@ SpmVocab SpmVocab::from_gguf(const GgufFile& f) {
       if (v.types[i] == SpmPieceType::kUnknown) v.unk_id = static_cast<int32_t>(i);
     }
   }
-  if (v.unk_id < 0) throw ModelError(where + "'tokenizer.ggml.unknown_token_id' is missing and no piece has the unknown type");
+  if (v.unk_id < 0)
+    throw ModelError(
+        where + "'tokenizer.ggml.unknown_token_id' is missing and no piece has the unknown type");
   // sentencepiece requires exactly one unknown piece and control types for BOS/EOS/PAD.
   for (size_t i = 0; i < n; ++i) {
     if (v.types[i] == SpmPieceType::kUnknown && static_cast<int32_t>(i) != v.unk_id) {
@@ -127,13 +133,14 @@ SpmVocab SpmVocab::from_gguf(const GgufFile& f) {
   }
   if (f.has("tokenizer.ggml.add_space_prefix")) {
     const auto& a = f.at("tokenizer.ggml.add_space_prefix");
-    if (!a.is_boolean()) throw ModelError(where + "'tokenizer.ggml.add_space_prefix': expected a bool");
+    if (!a.is_boolean())
+      throw ModelError(where + "'tokenizer.ggml.add_space_prefix': expected a bool");
     v.add_dummy_prefix = a.get<bool>();
   }
   for (size_t i = 0; i < n; ++i) {
     if (!seen.insert(v.pieces[i]).second) {
-      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) + "]: duplicate piece '" +
-                       v.pieces[i] + "'");
+      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +
+                       "]: duplicate piece '" + v.pieces[i] + "'");
     }
   }
   return v;

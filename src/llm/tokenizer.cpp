@@ -3,19 +3,18 @@
 #include "coco/llm/tokenizer.h"
 
 #include <dlfcn.h>
-#include <unistd.h>
-
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 
-#include "spm_shim.h"
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
 #include "coco/llm/spm_vocab.h"
+#include "spm_shim.h"
 
 #ifndef COCO_SPM_SHIM_BUILD_PATH
 #define COCO_SPM_SHIM_BUILD_PATH ""
@@ -101,7 +100,8 @@ std::string spm_shim_path() {
   char buf[4096];
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n > 0) {
-    const fs::path beside = fs::path(std::string(buf, static_cast<size_t>(n))).parent_path() / kShimName;
+    const fs::path beside =
+        fs::path(std::string(buf, static_cast<size_t>(n))).parent_path() / kShimName;
     if (fs::exists(beside)) return beside.string();
   }
   return COCO_SPM_SHIM_BUILD_PATH[0] ? COCO_SPM_SHIM_BUILD_PATH : kShimName;
@@ -137,7 +137,8 @@ Tokenizer Tokenizer::from_vocab(const SpmVocab& vocab, const std::string& source
 Tokenizer Tokenizer::from_file(const std::string& path) {
   if (fs::is_directory(path)) {
     const auto model = fs::path(path) / "tokenizer.model";
-    if (!fs::exists(model)) throw ModelError(path + ": no tokenizer.model in the checkpoint directory");
+    if (!fs::exists(model))
+      throw ModelError(path + ": no tokenizer.model in the checkpoint directory");
     return from_file(model.string());
   }
   if (is_gguf_file(path)) {
@@ -157,7 +158,8 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_bos, bo
   std::vector<int64_t> ids;
   if (add_bos) ids.push_back(bos_id());
   if (shim().encode(impl_->processor, text.data(), text.size(), append_ids, &ids) != 0) {
-    throw ModelError("SentencePiece failed to encode a text of " + std::to_string(text.size()) + " bytes");
+    throw ModelError("SentencePiece failed to encode a text of " + std::to_string(text.size()) +
+                     " bytes");
   }
   if (add_eos) ids.push_back(eos_id());
   return ids;
@@ -168,7 +170,9 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
   v.reserve(ids.size());
   const int64_t n = vocab_size();
   for (int64_t id : ids) {
-    if (id < 0 || id >= n) throw ModelError("cannot decode token id " + std::to_string(id) + " (vocabulary of " + std::to_string(n) + ")");
+    if (id < 0 || id >= n)
+      throw ModelError("cannot decode token id " + std::to_string(id) + " (vocabulary of " +
+                       std::to_string(n) + ")");
     v.push_back(static_cast<int32_t>(id));
   }
   std::string out;
@@ -196,7 +200,8 @@ TokenBatch Tokenizer::encode_batch(const std::vector<std::string>& texts,
     }
     if (o.add_bos) ids.insert(ids.begin(), bos_id());
     if (o.add_eos) ids.push_back(eos_id());
-    if (o.max_length > 0 && static_cast<int64_t>(ids.size()) > o.max_length) ids.resize(static_cast<size_t>(o.max_length));
+    if (o.max_length > 0 && static_cast<int64_t>(ids.size()) > o.max_length)
+      ids.resize(static_cast<size_t>(o.max_length));
     longest = std::max<int64_t>(longest, static_cast<int64_t>(ids.size()));
     seqs.push_back(std::move(ids));
   }

@@ -25,6 +25,7 @@ TrainOptions TrainOptions::from_config(ConfigNode& node) {
   o.metric = node.get_string("metric", o.metric);
   o.patience = node.get_int("patience", o.patience, 1);
   o.eval_every = node.get_int("eval_every", o.eval_every, 1);
+  o.max_seconds = node.get_double("max_seconds", o.max_seconds, 0);
   node.finish();
   return o;
 }

@@ -125,6 +125,7 @@ void Trainer::resume(const std::string& checkpoint) {
 }
 
 const TrainState& Trainer::fit() {
+  fit_start_ = Clock::now();
   while (!state_.finished && state_.epoch < options_.epochs) {
     train_epoch();
     end_epoch();
@@ -227,6 +228,11 @@ void Trainer::end_epoch() {
   state_.loss_sums.clear();
   state_.epoch_seconds = 0;
   if (state_.epoch >= options_.epochs) state_.finished = true;
+  if (options_.max_seconds > 0 && std::chrono::duration<double>(Clock::now() - fit_start_).count() >
+                                      options_.max_seconds) {
+    log().info("[train] time budget of {:.0f}s spent after epoch {}; stopping", options_.max_seconds, epoch);
+    state_.finished = true;
+  }
   save_last();
   if (is_main()) {
     std::ofstream out(log_path(), std::ios::app);

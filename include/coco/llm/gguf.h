@@ -3,21 +3,32 @@
 // is checked against the file before anything is allocated or read. Not a writer, not a model.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/types.h>
 
 namespace coco::llm {
 
 /// GGUF metadata value types (gguf_type in ggml).
 enum class GgufValueType : uint32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
 /// The ggml tensor types this reader can load; other type numbers are rejected by name.
@@ -35,7 +46,7 @@ struct GgufTensorInfo {
   std::string name;
   std::vector<int64_t> ne;  // ggml dims, fastest-varying first ([ne0, ne1, ...])
   GgmlType type = GgmlType::kF32;
-  uint64_t offset = 0;      // absolute byte offset of the data in the file
+  uint64_t offset = 0;  // absolute byte offset of the data in the file
   uint64_t nbytes = 0;
   /// Row-major torch shape: ne reversed ({ne1, ne0} is a Linear's [out, in]).
   std::vector<int64_t> shape() const { return {ne.rbegin(), ne.rend()}; }

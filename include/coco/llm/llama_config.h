@@ -3,12 +3,12 @@
 // Not the weights: see llama_loader.h. Not the module: see llama_model.h.
 #pragma once
 
+#include <torch/arg.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/arg.h>
 
 namespace coco::llm {
 
@@ -25,15 +25,15 @@ struct LlamaConfig {
   TORCH_ARG(int64_t, vocab_size) = 32000;          // V
   TORCH_ARG(int64_t, hidden_size) = 512;           // D
   TORCH_ARG(int64_t, num_layers) = 8;
-  TORCH_ARG(int64_t, num_heads) = 8;               // H
-  TORCH_ARG(int64_t, num_kv_heads) = 8;            // H_kv (divides H)
-  TORCH_ARG(int64_t, intermediate_size) = 1376;    // F (SwiGLU width)
+  TORCH_ARG(int64_t, num_heads) = 8;             // H
+  TORCH_ARG(int64_t, num_kv_heads) = 8;          // H_kv (divides H)
+  TORCH_ARG(int64_t, intermediate_size) = 1376;  // F (SwiGLU width)
   TORCH_ARG(double, rms_norm_eps) = 1e-5;
   TORCH_ARG(double, rope_theta) = 10000.0;
   TORCH_ARG(RopePairing, rope_pairing) = RopePairing::kHalf;
   TORCH_ARG(int64_t, max_position) = 2048;
   TORCH_ARG(bool, tie_word_embeddings) = false;
-  TORCH_ARG(bool, attention_bias) = false;          // q/k/v biases (Qwen2)
+  TORCH_ARG(bool, attention_bias) = false;  // q/k/v biases (Qwen2)
 
  public:  // TORCH_ARG leaves the access at private
   int64_t head_dim() const { return hidden_size_ / num_heads_; }  // Dh

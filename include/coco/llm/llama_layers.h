@@ -3,12 +3,12 @@
 // Not the whole model (llama_model.h), not weight loading (llama_loader.h).
 #pragma once
 
-#include <cstdint>
-
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
+
+#include <cstdint>
 
 #include "coco/llm/llama_config.h"
 #include "coco/llm/lora.h"

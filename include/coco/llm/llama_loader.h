@@ -3,12 +3,12 @@
 // Not the conversion between the two formats: see llama_convert.h.
 #pragma once
 
+#include <torch/arg.h>
+#include <torch/types.h>
+
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/arg.h>
-#include <torch/types.h>
 
 #include "coco/llm/llama_config.h"
 #include "coco/llm/llama_model.h"
@@ -26,6 +26,7 @@ struct LlamaLoadOptions {
   TORCH_ARG(std::string, path);  // .gguf, .safetensors, index .json or checkpoint directory
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;  // float32 or bfloat16
   TORCH_ARG(torch::Device, device) = torch::kCPU;
+
  public:  // TORCH_ARG leaves the access at private
   /// {"path": ..., "dtype": "float32"|"bfloat16", "device": "auto"|"cpu"|"cuda"}.
   static LlamaLoadOptions from_config(ConfigNode& node);
@@ -41,7 +42,7 @@ LlamaModel load_llama(const LlamaLoadOptions& options);
 /// (LlamaModel parameter name, GGUF tensor name) of every weight the config needs;
 /// ModelError naming the first missing GGUF tensor.
 std::vector<std::pair<std::string, std::string>> gguf_weight_names(const GgufFile& file,
-                                                                  const LlamaConfig& config);
+                                                                   const LlamaConfig& config);
 
 /// One GGUF weight as float32, Q/K rows permuted to `pairing`.
 torch::Tensor load_gguf_weight(GgufFile& file, const LlamaConfig& config, const std::string& name,

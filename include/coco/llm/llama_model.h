@@ -3,14 +3,14 @@
 // Not a loader (llama_loader.h) and not a sampler beyond greedy decoding.
 #pragma once
 
-#include <cstdint>
-#include <vector>
-
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
 
 #include "coco/llm/llama_config.h"
 #include "coco/llm/llama_layers.h"
@@ -19,10 +19,10 @@ namespace coco::llm {
 
 /// What to run and what to return. Exactly one of input_ids / inputs_embeds is set.
 struct LlamaInput {
-  torch::Tensor input_ids;       // [B, T] int64
-  torch::Tensor inputs_embeds;   // [B, T, D] (e.g. soft prompts prepended to embed_tokens(ids))
-  torch::Tensor attention_mask;  // [B, T] 1 = token, 0 = padding (left or right); undefined = all
-  torch::Tensor lora_mask;       // [B] 1 = this example trains the adapters; undefined = all
+  torch::Tensor input_ids;         // [B, T] int64
+  torch::Tensor inputs_embeds;     // [B, T, D] (e.g. soft prompts prepended to embed_tokens(ids))
+  torch::Tensor attention_mask;    // [B, T] 1 = token, 0 = padding (left or right); undefined = all
+  torch::Tensor lora_mask;         // [B] 1 = this example trains the adapters; undefined = all
   int64_t output_last_layers = 0;  // n > 0: also return the last n layers' states
   bool output_logits = false;
 };
@@ -46,9 +46,9 @@ class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
 
   torch::Tensor embed_tokens(const torch::Tensor& input_ids);  // [B, T] -> [B, T, D]
   /// The main entry point for CoCo: embeddings in, last-layer hidden states out.
-  torch::Tensor forward(const torch::Tensor& inputs_embeds,          // [B, T, D]
-                        const torch::Tensor& attention_mask = {},    // [B, T]
-                        const torch::Tensor& lora_mask = {});        // [B] -> [B, T, D]
+  torch::Tensor forward(const torch::Tensor& inputs_embeds,        // [B, T, D]
+                        const torch::Tensor& attention_mask = {},  // [B, T]
+                        const torch::Tensor& lora_mask = {});      // [B] -> [B, T, D]
   LlamaOutput run(const LlamaInput& input);
   torch::Tensor logits(const torch::Tensor& hidden);  // [B, T, D] -> [B, T, V]
 
@@ -65,7 +65,7 @@ class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
   torch::nn::Embedding embed_{nullptr};  // weight [V, D], frozen ("embed_tokens.weight")
   torch::nn::ModuleList layers_{nullptr};
   RMSNorm norm_{nullptr};
-  LoRALinear lm_head_{nullptr};          // D -> V; null when tied to embed_
+  LoRALinear lm_head_{nullptr};  // D -> V; null when tied to embed_
 };
 TORCH_MODULE(LlamaModel);
 

@@ -3,14 +3,14 @@
 // module tree by module name. Not the decoder (llama_model.h), not the optimiser.
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace coco {
 class ConfigNode;
@@ -18,7 +18,8 @@ class ConfigNode;
 
 namespace coco::llm {
 
-/// Which adapters to attach and how (config object "lora": {"rank", "alpha", "dropout", "targets"}).
+/// Which adapters to attach and how (config object "lora": {"rank", "alpha", "dropout",
+/// "targets"}).
 struct LoRAOptions {
   TORCH_ARG(int64_t, rank) = 8;
   TORCH_ARG(double, alpha) = 16.0;
@@ -37,7 +38,7 @@ struct LoRALinearOptions {
   TORCH_ARG(int64_t, in_features);   // I
   TORCH_ARG(int64_t, out_features);  // O
   TORCH_ARG(bool, bias) = false;
-  TORCH_ARG(int64_t, rank) = 0;      // r; 0 = no adapter
+  TORCH_ARG(int64_t, rank) = 0;  // r; 0 = no adapter
   TORCH_ARG(double, alpha) = 16.0;
   TORCH_ARG(double, dropout) = 0.0;
 };
@@ -54,7 +55,8 @@ class LoRALinearImpl : public torch::nn::Cloneable<LoRALinearImpl> {
 
   void reset() override;
   /// x: [B, ..., I]; lora_mask: [B] (bool or 0/1), undefined = every example learns.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& lora_mask = {});  // [B, ..., O]
+  torch::Tensor forward(const torch::Tensor& x,
+                        const torch::Tensor& lora_mask = {});  // [B, ..., O]
 
   /// Adds a fresh adapter (A Kaiming-uniform, B zero) in float32 on the weight's device.
   void attach_adapter(int64_t rank, double alpha, double dropout);

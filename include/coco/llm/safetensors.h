@@ -3,14 +3,14 @@
 // against the file before reading. Not a model loader: see llama_loader.h.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace coco::llm {
 

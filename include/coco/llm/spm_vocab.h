@@ -13,7 +13,12 @@ class GgufFile;
 
 /// Piece types, numbered as in sentencepiece_model.proto and GGUF's token_type.
 enum class SpmPieceType : int32_t {
-  kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
 };
 
 struct SpmVocab {

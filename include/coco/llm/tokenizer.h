@@ -3,12 +3,12 @@
 // and batched encoding with truncation and padding. Not a BPE/WordPiece implementation.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace coco::llm {
 
@@ -19,7 +19,8 @@ enum class PaddingSide { kRight, kLeft };
 struct BatchEncodeOptions {
   bool add_bos = true;
   bool add_eos = false;
-  int64_t max_length = 0;  // truncate each sequence to this many tokens (BOS/EOS included); 0 = none
+  int64_t max_length =
+      0;  // truncate each sequence to this many tokens (BOS/EOS included); 0 = none
   bool truncate_left = false;  // keep the last max_length tokens (e.g. the newest items)
   PaddingSide padding = PaddingSide::kRight;
   bool pad_to_max_length = false;  // pad to max_length instead of the longest sequence

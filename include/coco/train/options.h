@@ -24,6 +24,7 @@ struct TrainOptions {
   std::string metric = "NDCG@10";     // validation metric for early stopping / selection
   int64_t patience = 20;              // evaluations without improvement before stopping
   int64_t eval_every = 1;             // epochs between validation runs
+  double max_seconds = 0;             // wall-clock budget of one fit() call; 0 = none
 
   static TrainOptions from_config(ConfigNode& node);
 };

@@ -5,6 +5,7 @@
 // world_size): the loader shards users, and only rank 0 writes files.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -64,6 +65,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<double> base_lr_;  // per parameter group
   TrainState state_;
+  std::chrono::steady_clock::time_point fit_start_;
 };
 
 /// Ctrl-C handling: the first SIGINT asks the trainer to stop after the current batch
