@@ -16,8 +16,17 @@ using namespace coco;
 
 namespace {
 
-// The first JSON path where two configs differ, or "" when equal.
-std::string first_difference(const Json& a, const Json& b) {
+// Settings a resumed run may change: they alter neither the model nor the data.
+const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds", "/log_level",
+                            "/threads", "/device"};
+
+// The first JSON path where two configs differ (outside kResumable), or "" when equal.
+std::string first_difference(Json a, Json b) {
+  for (const char* path : kResumable) {
+    const Json::json_pointer p(path);
+    if (a.contains(p)) a[p] = nullptr;
+    if (b.contains(p)) b[p] = nullptr;
+  }
   const Json patch = Json::diff(a, b);
   return patch.empty() ? "" : patch[0]["path"].get<std::string>();
 }

@@ -97,6 +97,15 @@ LlamaConfig LlamaConfig::from_gguf(const GgufFile& f) {
 }
 
 LlamaConfig LlamaConfig::from_hf_json(const nlohmann::json& j, const std::string& source) {
+  try {
+    return from_hf_json_unchecked(j, source);
+  } catch (const nlohmann::json::exception& e) {  // a key of the wrong JSON type
+    throw ModelError(source + ": " + e.what());
+  }
+}
+
+LlamaConfig LlamaConfig::from_hf_json_unchecked(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) throw ModelError(source + ": expected a JSON object");
   auto get = [&](const char* key) -> const nlohmann::json& {
     if (!j.contains(key)) throw ModelError(source + ": key '" + key + "' is missing");
     return j.at(key);

@@ -107,8 +107,22 @@ std::string Trainer::last_path() const { return (fs::path(context_.output_dir) /
 std::string Trainer::best_path() const { return (fs::path(context_.output_dir) / "best.pt").string(); }
 std::string Trainer::log_path() const { return (fs::path(context_.output_dir) / "metrics.jsonl").string(); }
 
+// Optimiser state is deserialised on the CPU; it must live where the parameters do.
+void Trainer::move_optimizer_state(torch::Device device) {
+  auto move = [&](auto& st) {
+    st.exp_avg(st.exp_avg().to(device));
+    st.exp_avg_sq(st.exp_avg_sq().to(device));
+    if (st.max_exp_avg_sq().defined()) st.max_exp_avg_sq(st.max_exp_avg_sq().to(device));
+  };
+  for (auto& [key, st] : optimizer_->state()) {
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(st.get())) move(*adam);
+    if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(st.get())) move(*adamw);
+  }
+}
+
 void Trainer::resume(const std::string& checkpoint) {
   state_ = load_checkpoint(checkpoint, *model_, optimizer_.get(), /*restore_rng=*/true).state;
+  move_optimizer_state(context_.device);
   // Keep only the log lines of epochs the checkpoint has completed.
   if (is_main() && fs::exists(log_path())) {
     std::ifstream in(log_path());

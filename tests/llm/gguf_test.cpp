@@ -73,7 +73,8 @@ TEST(Gguf, LoadsF32F16Bf16AndQ8_0) {
     const c10::Half d(amax / 127.0f);
     GgufBuilder::put(q8, d);
     for (int i = 0; i < 32; ++i) {
-      q8.push_back(static_cast<char>(static_cast<int8_t>(std::lround(f32[blk * 32 + i] / static_cast<float>(d)))));
+      q8.push_back(static_cast<char>(
+          static_cast<int8_t>(std::lround(f32[blk * 32 + i] / static_cast<float>(d)))));
     }
   }
   GgufBuilder g(3, 64);
@@ -109,7 +110,8 @@ TEST(Gguf, RejectsUnknownTensorTypeNamingTheTensor) {
   GgufBuilder g;
   g.tensor("blk.0.attn_q.weight", {32}, 12, std::string(144, '\0'));  // Q4_K
   TempDir tmp;
-  expect_model_error(tmp.write("q4k.gguf", g.bytes()), "tensor 'blk.0.attn_q.weight': unsupported tensor type Q4_K");
+  expect_model_error(tmp.write("q4k.gguf", g.bytes()),
+                     "tensor 'blk.0.attn_q.weight': unsupported tensor type Q4_K");
 }
 
 TEST(Gguf, RejectsLyingHeaders) {
@@ -179,7 +181,8 @@ TEST(Gguf, RejectsNonLlamaArchitectureListingSupportedOnes) {
     LlamaConfig::from_gguf(f);
     ADD_FAILURE() << "gpt2 accepted";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("unsupported architecture 'gpt2' (supported: llama, mistral, qwen2)"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "unsupported architecture 'gpt2' (supported: llama, mistral, qwen2)"),
               std::string::npos)
         << e.what();
   }
@@ -213,7 +216,7 @@ TEST(Gguf, TruncatedRealFileAlwaysModelError) {
   const std::string cut = tmp.file("cut.gguf");
   std::vector<size_t> offsets;
   for (size_t n = 0; n < 12100; n += (n < 2000 ? 1 : 7)) offsets.push_back(n);  // header
-  for (size_t n = 12100; n < bytes.size(); n += 9973) offsets.push_back(n);       // data
+  for (size_t n = 12100; n < bytes.size(); n += 9973) offsets.push_back(n);     // data
   offsets.push_back(bytes.size() - 1);
   for (size_t n : offsets) {
     { std::ofstream(cut, std::ios::binary | std::ios::trunc) << bytes.substr(0, n); }

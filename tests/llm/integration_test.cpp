@@ -38,11 +38,15 @@ TEST(LlmIntegration, TokenizeToolReproducesLlamaCppVectors) {
   const std::string sep = "\n__ggml_vocab_test__\n";
   test::TempDir tmp;
   int total = 0, passed = 0;
-  for (size_t start = 0, end; (end = inp.find(sep, start)) != std::string::npos; start = end + sep.size()) {
-    const std::string in_file = tmp.write("in" + std::to_string(total), inp.substr(start, end - start));
+  for (size_t start = 0, end; (end = inp.find(sep, start)) != std::string::npos;
+       start = end + sep.size()) {
+    const std::string in_file =
+        tmp.write("in" + std::to_string(total), inp.substr(start, end - start));
     std::string expected;
     std::getline(out_lines, expected);
-    expected.erase(0, expected.find_first_not_of(' ') == std::string::npos ? expected.size() : expected.find_first_not_of(' '));
+    expected.erase(0, expected.find_first_not_of(' ') == std::string::npos
+                          ? expected.size()
+                          : expected.find_first_not_of(' '));
     const auto r = run_tool("tokenize --whole --model '" + path + "'", in_file);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, expected + "\n") << "case " << total;
@@ -50,9 +54,11 @@ TEST(LlmIntegration, TokenizeToolReproducesLlamaCppVectors) {
     ++total;
   }
   EXPECT_EQ(total, 46);
-  std::cout << "[coco-llm tokenize] " << passed << "/" << total << " llama.cpp vectors reproduced\n";
+  std::cout << "[coco-llm tokenize] " << passed << "/" << total
+            << " llama.cpp vectors reproduced\n";
   // Line mode: one output line per input line; --bos prepends 1.
-  const auto r = run_tool("tokenize --bos --model '" + path + "'", tmp.write("lines", "Hello world\n Hello world\n"));
+  const auto r = run_tool("tokenize --bos --model '" + path + "'",
+                          tmp.write("lines", "Hello world\n Hello world\n"));
   EXPECT_EQ(r.out, "1 15043 3186\n1 29871 15043 3186\n");
 }
 
@@ -68,7 +74,8 @@ TEST(LlmIntegration, ConvertedSafetensorsGiveTheSameHiddenStates) {
   EXPECT_EQ(hf->config().rope_pairing(), RopePairing::kHalf);
   const auto tok = Tokenizer::from_file(path);
   const auto tok_hf = Tokenizer::from_file(tmp.file("hf"));
-  const std::vector<std::string> texts = {"Once upon a time, there was a dog.", "Tom and Sue played in the big park all day."};
+  const std::vector<std::string> texts = {"Once upon a time, there was a dog.",
+                                          "Tom and Sue played in the big park all day."};
   const auto batch = tok.encode_batch(texts);
   EXPECT_TRUE(torch::equal(tok_hf.encode_batch(texts).input_ids, batch.input_ids));
   torch::NoGradGuard g;
@@ -123,7 +130,16 @@ TEST(LlmIntegration, EmbedWritesOneVectorPerItem) {
     const auto tok = Tokenizer::from_file(path);
     auto model = load_llama(LlamaLoadOptions(path));
     torch::NoGradGuard g;
-    const auto h = model->run(LlamaInput{torch::tensor(tok.encode("Shampoo for dry hair, 12 oz", true)).unsqueeze(0), {}, {}, {}, 0, false}).hidden[0];
+    const auto h =
+        model
+            ->run(LlamaInput{
+                torch::tensor(tok.encode("Shampoo for dry hair, 12 oz", true)).unsqueeze(0),
+                {},
+                {},
+                {},
+                0,
+                false})
+            .hidden[0];
     const auto ref = std::string(pooling) == "mean" ? h.mean(0) : h[h.size(0) - 1];
     EXPECT_TRUE(torch::allclose(e[3], ref, 1e-5, 1e-5)) << pooling;
   }
@@ -142,9 +158,11 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
   test::TempDir tmp;
   const std::string bytes = test::read_bytes(path);
   const auto cut = tmp.write("cut.gguf", bytes.substr(0, 5000));
-  expect_one_line_failure("generate --model '" + cut + "' --max-tokens 2 --log-level off", kExitModel, "file ends while reading");
+  expect_one_line_failure("generate --model '" + cut + "' --max-tokens 2 --log-level off",
+                          kExitModel, "file ends while reading");
   const auto data_cut = tmp.write("cut2.gguf", bytes.substr(0, bytes.size() - 100));
-  expect_one_line_failure("info --model '" + data_cut + "' --log-level off", kExitModel, "runs past the end of the file");
+  expect_one_line_failure("info --model '" + data_cut + "' --log-level off", kExitModel,
+                          "runs past the end of the file");
   // An unknown architecture.
   test::GgufBuilder g;
   g.kv_str("general.architecture", "falcon");
@@ -152,15 +170,19 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
                           "unsupported architecture 'falcon' (supported: llama, mistral, qwen2)");
   // A safetensors checkpoint whose header lies.
   std::filesystem::create_directories(tmp.file("hf"));
-  std::ofstream(tmp.file("hf/config.json")) << R"({"architectures":["LlamaForCausalLM"],"vocab_size":8,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8})";
+  std::ofstream(tmp.file("hf/config.json"))
+      << R"({"architectures":["LlamaForCausalLM"],"vocab_size":8,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8})";
   std::string st;
-  const std::string header = R"({"model.embed_tokens.weight":{"dtype":"F32","shape":[8,8],"data_offsets":[0,256]}})";
+  const std::string header =
+      R"({"model.embed_tokens.weight":{"dtype":"F32","shape":[8,8],"data_offsets":[0,256]}})";
   test::GgufBuilder::put<uint64_t>(st, header.size());
   tmp.write("hf/model.safetensors", st + header + std::string(64, '\0'));
-  expect_one_line_failure("generate --model '" + tmp.file("hf") + "' --log-level off", kExitModel, "outside the data section");
+  expect_one_line_failure("generate --model '" + tmp.file("hf") + "' --log-level off", kExitModel,
+                          "outside the data section");
   // An unknown HF architecture.
   std::ofstream(tmp.file("hf/config.json")) << R"({"architectures":["BertModel"]})";
-  expect_one_line_failure("info --model '" + tmp.file("hf") + "'", kExitModel, "unsupported architecture 'BertModel'");
+  expect_one_line_failure("info --model '" + tmp.file("hf") + "'", kExitModel,
+                          "unsupported architecture 'BertModel'");
   expect_one_line_failure("info --model '" + tmp.file("nope.gguf") + "'", kExitModel, "no such");
   // An unknown tensor type, named with its tensor.
   test::GgufBuilder q;
@@ -173,8 +195,8 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
   v.kv_str("tokenizer.ggml.model", "llama");
   v.kv_str_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
   v.kv<uint32_t>("tokenizer.ggml.eos_token_id", 4, 2);
-  expect_one_line_failure("tokenize --model '" + tmp.write("nobos.gguf", v.bytes()) + "'", kExitModel,
-                          "'tokenizer.ggml.bos_token_id' is missing");
+  expect_one_line_failure("tokenize --model '" + tmp.write("nobos.gguf", v.bytes()) + "'",
+                          kExitModel, "'tokenizer.ggml.bos_token_id' is missing");
 }
 
 }  // namespace

@@ -15,12 +15,18 @@ namespace {
 
 LlamaConfig tiny_config() {
   LlamaConfig c;
-  c.vocab_size(50).hidden_size(32).num_layers(2).num_heads(4).num_kv_heads(2)
-      .intermediate_size(24).rope_theta(500.0).rms_norm_eps(1e-5);
+  c.vocab_size(50)
+      .hidden_size(32)
+      .num_layers(2)
+      .num_heads(4)
+      .num_kv_heads(2)
+      .intermediate_size(24)
+      .rope_theta(500.0)
+      .rms_norm_eps(1e-5);
   return c;
 }
 
-TEST(RMSNorm, MatchesNaive) {
+TEST(LlamaRMSNorm, MatchesNaive) {
   torch::manual_seed(0);
   RMSNorm norm(RMSNormOptions(6).eps(1e-6));
   {
@@ -35,7 +41,8 @@ TEST(RMSNorm, MatchesNaive) {
       for (int64_t k = 0; k < 6; ++k) ss += std::pow(x[i][j][k].item<double>(), 2);
       const double r = 1.0 / std::sqrt(ss / 6 + 1e-6);
       for (int64_t k = 0; k < 6; ++k) {
-        EXPECT_NEAR(y[i][j][k].item<double>(), x[i][j][k].item<double>() * r * norm->weight[k].item<double>(), 1e-5);
+        EXPECT_NEAR(y[i][j][k].item<double>(),
+                    x[i][j][k].item<double>() * r * norm->weight[k].item<double>(), 1e-5);
       }
     }
   }
@@ -50,7 +57,9 @@ torch::Tensor naive_rope(const torch::Tensor& x, double theta, bool adjacent) {
     for (int64_t h = 0; h < x.size(1); ++h)
       for (int64_t t = 0; t < x.size(2); ++t)
         for (int64_t i = 0; i < dh / 2; ++i) {
-          const double ang = static_cast<double>(t) * std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(dh));
+          const double ang =
+              static_cast<double>(t) *
+              std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(dh));
           const int64_t p = adjacent ? 2 * i : i, q = adjacent ? 2 * i + 1 : i + dh / 2;
           const double a = x[b][h][t][p].item<double>(), c = x[b][h][t][q].item<double>();
           out[b][h][t][p] = a * std::cos(ang) - c * std::sin(ang);
@@ -59,16 +68,18 @@ torch::Tensor naive_rope(const torch::Tensor& x, double theta, bool adjacent) {
   return out;
 }
 
-TEST(Rope, BothPairingsMatchNaive) {
+TEST(LlamaRope, BothPairingsMatchNaive) {
   torch::manual_seed(1);
   const auto x = torch::randn({2, 3, 5, 8});
   const auto pos = torch::arange(5).unsqueeze(0).expand({2, 5});
   const auto tables = make_rope_tables(pos, 8, 100.0, torch::kFloat32);
-  EXPECT_TRUE(torch::allclose(apply_rope(x, tables, RopePairing::kAdjacent), naive_rope(x, 100.0, true), 1e-5, 1e-5));
-  EXPECT_TRUE(torch::allclose(apply_rope(x, tables, RopePairing::kHalf), naive_rope(x, 100.0, false), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(apply_rope(x, tables, RopePairing::kAdjacent),
+                              naive_rope(x, 100.0, true), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(apply_rope(x, tables, RopePairing::kHalf),
+                              naive_rope(x, 100.0, false), 1e-5, 1e-5));
 }
 
-TEST(Rope, PermutedWeightsWithHalfPairingGiveTheSameScores) {
+TEST(LlamaRope, PermutedWeightsWithHalfPairingGiveTheSameScores) {
   // q·k under (W_q, W_k, adjacent pairs) equals q·k under (P W_q, P W_k, halves).
   torch::manual_seed(2);
   const int64_t heads = 3, dh = 8, t = 6;
@@ -77,18 +88,21 @@ TEST(Rope, PermutedWeightsWithHalfPairingGiveTheSameScores) {
   const auto tables = make_rope_tables(torch::arange(t).unsqueeze(0), dh, 10000.0, torch::kFloat32);
   auto scores = [&](const torch::Tensor& q_w, const torch::Tensor& k_w, RopePairing pairing) {
     auto proj = [&](const torch::Tensor& w) {  // [1, H, T, Dh]
-      return apply_rope(torch::matmul(x, w.t()).view({1, t, heads, dh}).transpose(1, 2), tables, pairing);
+      return apply_rope(torch::matmul(x, w.t()).view({1, t, heads, dh}).transpose(1, 2), tables,
+                        pairing);
     };
     return torch::matmul(proj(q_w), proj(k_w).transpose(-2, -1));  // [1, H, T, T]
   };
   const auto a = RopePairing::kAdjacent, h = RopePairing::kHalf;
   const auto ref = scores(wq, wk, a);
-  EXPECT_TRUE(torch::allclose(scores(permute_rope_rows(wq, heads, a, h), permute_rope_rows(wk, heads, a, h), h), ref, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(
+      scores(permute_rope_rows(wq, heads, a, h), permute_rope_rows(wk, heads, a, h), h), ref, 1e-4,
+      1e-4));
   EXPECT_FALSE(torch::allclose(scores(wq, wk, h), ref, 1e-4, 1e-4));  // the pairing matters
   EXPECT_TRUE(torch::equal(permute_rope_rows(permute_rope_rows(wq, heads, a, h), heads, h, a), wq));
 }
 
-TEST(Attention, GqaMatchesNaiveLoopWithPadding) {
+TEST(LlamaAttention, GqaMatchesNaiveLoopWithPadding) {
   torch::manual_seed(3);
   const auto cfg = tiny_config();
   LlamaAttention attn(cfg);
@@ -101,8 +115,12 @@ TEST(Attention, GqaMatchesNaiveLoopWithPadding) {
   ctx.attn_bias = make_attention_bias(mask, b, t, torch::kCPU);
   const auto y = attn->forward(x, ctx);
 
-  const auto q = apply_rope(torch::linear(x, attn->q_proj->weight).view({b, t, h, dh}).transpose(1, 2), ctx.rope, cfg.rope_pairing());
-  const auto k = apply_rope(torch::linear(x, attn->k_proj->weight).view({b, t, hkv, dh}).transpose(1, 2), ctx.rope, cfg.rope_pairing());
+  const auto q =
+      apply_rope(torch::linear(x, attn->q_proj->weight).view({b, t, h, dh}).transpose(1, 2),
+                 ctx.rope, cfg.rope_pairing());
+  const auto k =
+      apply_rope(torch::linear(x, attn->k_proj->weight).view({b, t, hkv, dh}).transpose(1, 2),
+                 ctx.rope, cfg.rope_pairing());
   const auto v = torch::linear(x, attn->v_proj->weight).view({b, t, hkv, dh}).transpose(1, 2);
   auto heads = torch::zeros({b, t, h, dh});
   for (int64_t bi = 0; bi < b; ++bi)
@@ -130,7 +148,7 @@ TEST(Attention, GqaMatchesNaiveLoopWithPadding) {
   EXPECT_FALSE(y.isnan().any().item<bool>());
 }
 
-TEST(Mlp, SwiGluMatchesNaive) {
+TEST(LlamaMlp, SwiGluMatchesNaive) {
   torch::manual_seed(4);
   LlamaMLP mlp(tiny_config());
   const auto x = torch::randn({2, 3, 32});

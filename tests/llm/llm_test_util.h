@@ -20,10 +20,11 @@ inline std::string shared_model(const std::string& rel) {
   return std::filesystem::exists(p) ? p : "";
 }
 
-#define COCO_REQUIRE_MODEL(var, rel)                                                   \
-  const std::string var = ::coco::llm::test::shared_model(rel);                        \
-  if (var.empty()) GTEST_SKIP() << "shared model " << (rel) << " not found under "     \
-                                << COCO_SHARED_DIR "/models (see shared/models/README.md)"
+#define COCO_REQUIRE_MODEL(var, rel)                              \
+  const std::string var = ::coco::llm::test::shared_model(rel);   \
+  if (var.empty())                                                \
+  GTEST_SKIP() << "shared model " << (rel) << " not found under " \
+               << COCO_SHARED_DIR "/models (see shared/models/README.md)"
 
 class TempDir {
  public:
@@ -64,8 +65,9 @@ struct CommandResult {
 /// Runs coco-llm with `args` (shell-quoted by the caller), stdin from `stdin_file` if given.
 inline CommandResult run_tool(const std::string& args, const std::string& stdin_file = "") {
   TempDir tmp;
-  const std::string cmd = std::string(COCO_LLM_TOOL) + " " + args + (stdin_file.empty() ? " </dev/null" : " <'" + stdin_file + "'") +
-                          " >'" + tmp.file("out") + "' 2>'" + tmp.file("err") + "'";
+  const std::string cmd = std::string(COCO_LLM_TOOL) + " " + args +
+                          (stdin_file.empty() ? " </dev/null" : " <'" + stdin_file + "'") + " >'" +
+                          tmp.file("out") + "' 2>'" + tmp.file("err") + "'";
   const int rc = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;

@@ -7,6 +7,7 @@
 
 #include "coco/common/error.h"
 #include "coco/config/config.h"
+#include "coco/llm/llama_loader.h"
 #include "coco/llm/llama_model.h"
 #include "llm_test_util.h"
 
@@ -31,7 +32,9 @@ TEST(LoRALinear, MaskedForwardValuesEqualUnmasked) {
     lin->lora_B.normal_();
   }
   const auto y = lin(x);
-  EXPECT_TRUE(torch::allclose(y, base + torch::matmul(torch::matmul(x, lin->lora_A.t()), lin->lora_B.t()) * 2.0, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(
+      y, base + torch::matmul(torch::matmul(x, lin->lora_A.t()), lin->lora_B.t()) * 2.0, 1e-5,
+      1e-5));
   EXPECT_TRUE(torch::equal(lin(x, torch::tensor({1, 0, 1})), y));
   EXPECT_TRUE(torch::equal(lin(x, torch::tensor({0, 0, 0})), y));
 }
@@ -39,14 +42,17 @@ TEST(LoRALinear, MaskedForwardValuesEqualUnmasked) {
 TEST(Lora, AttachByNameDefaultsToQAndV) {
   LlamaModel model(tiny_config());
   const auto names = attach_lora(*model, LoRAOptions());
-  EXPECT_EQ(names, (std::vector<std::string>{"layers.0.self_attn.q_proj", "layers.1.self_attn.q_proj",
-                                             "layers.0.self_attn.v_proj", "layers.1.self_attn.v_proj"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"layers.0.self_attn.q_proj", "layers.1.self_attn.q_proj",
+                                      "layers.0.self_attn.v_proj", "layers.1.self_attn.v_proj"}));
   EXPECT_EQ(lora_parameters(*model).size(), 8u);
   size_t trainable = 0;
   for (const auto& p : model->parameters()) trainable += p.requires_grad() ? 1 : 0;
   EXPECT_EQ(trainable, 8u);
   LlamaModel all(tiny_config());
-  EXPECT_EQ(attach_lora(*all, LoRAOptions().targets({"q", "k", "v", "o", "gate", "up", "down"})).size(), 14u);
+  EXPECT_EQ(
+      attach_lora(*all, LoRAOptions().targets({"q", "k", "v", "o", "gate", "up", "down"})).size(),
+      14u);
   EXPECT_THROW(attach_lora(*all, LoRAOptions().targets({"qq"})), ConfigError);
 }
 
@@ -65,6 +71,20 @@ TEST(Lora, OptionsFromConfig) {
   EXPECT_THROW(LoRAOptions::from_config(bnode), ConfigError);
 }
 
+TEST(LlamaLoadOptions, FromConfig) {
+  Json j = {{"llm", {{"path", "m.gguf"}, {"dtype", "bfloat16"}, {"device", "cpu"}}}};
+  ConfigNode root(j, "test.json");
+  auto node = root.child("llm");
+  const auto o = LlamaLoadOptions::from_config(node);
+  EXPECT_EQ(o.path(), "m.gguf");
+  EXPECT_EQ(o.dtype(), torch::kBFloat16);
+  EXPECT_EQ(o.device(), torch::Device(torch::kCPU));
+  Json bad = {{"llm", {{"path", "m.gguf"}, {"dtype", "fp8"}}}};
+  ConfigNode broot(bad, "bad.json");
+  auto bnode = broot.child("llm");
+  EXPECT_THROW(LlamaLoadOptions::from_config(bnode), ConfigError);
+}
+
 TEST(Lora, InitEqualsBaseAndOneStepChangesOnlyAdapters) {
   torch::manual_seed(1);
   LlamaModel model(tiny_config());
@@ -81,7 +101,8 @@ TEST(Lora, InitEqualsBaseAndOneStepChangesOnlyAdapters) {
   model->train();
   torch::optim::AdamW opt(lora_parameters(*model), torch::optim::AdamWOptions(1e-2));
   const auto out = model->run(LlamaInput{ids, {}, {}, {}, 0, true});
-  torch::nll_loss(torch::log_softmax(out.logits.reshape({-1, 40}), -1), ids.reshape({-1})).backward();
+  torch::nll_loss(torch::log_softmax(out.logits.reshape({-1, 40}), -1), ids.reshape({-1}))
+      .backward();
   opt.step();
   for (const auto& p : model->named_parameters()) {
     const bool changed = !torch::equal(before[p.key()], p.value());
@@ -98,14 +119,16 @@ TEST(Lora, InitEqualsBaseAndOneStepChangesOnlyAdapters) {
 TEST(Lora, MaskedGradientEqualsGradientOfMaskedInExamplesAlone) {
   torch::manual_seed(2);
   LlamaModel model(tiny_config());
-  attach_lora(*model, LoRAOptions().targets({"q", "k", "v", "o", "gate", "up", "down"}).dropout(0.0));
+  attach_lora(*model,
+              LoRAOptions().targets({"q", "k", "v", "o", "gate", "up", "down"}).dropout(0.0));
   {
     torch::NoGradGuard g;
     for (auto& p : lora_parameters(*model)) p.normal_(0, 0.1);  // non-zero B so A gets gradient too
   }
   const auto ids = torch::randint(0, 40, {4, 6});
   const auto mask = torch::tensor({1, 0, 1, 0});
-  auto embeds = model->embed_tokens(ids).detach().requires_grad_(true);  // stands in for soft prompts
+  auto embeds =
+      model->embed_tokens(ids).detach().requires_grad_(true);  // stands in for soft prompts
   const auto target = torch::randn({4, 6, 16});
   auto loss_of = [&](const torch::Tensor& e, const torch::Tensor& m, const torch::Tensor& tgt) {
     return (model->forward(e, {}, m) * tgt).sum();
@@ -168,7 +191,8 @@ TEST(Lora, MergeAndSaveLoad) {
   EXPECT_EQ(loaded.rank(), 2);
   EXPECT_DOUBLE_EQ(loaded.alpha(), 4.0);
   other->eval();
-  EXPECT_TRUE(torch::allclose(other->run(LlamaInput{ids, {}, {}, {}, 0, false}).hidden, adapted, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(other->run(LlamaInput{ids, {}, {}, {}, 0, false}).hidden, adapted,
+                              1e-6, 1e-6));
 
   // clone() (Cloneable) keeps the adapters.
   auto copy = std::dynamic_pointer_cast<LlamaModelImpl>(model->clone());
@@ -178,7 +202,8 @@ TEST(Lora, MergeAndSaveLoad) {
 
   merge_lora(*model);
   EXPECT_TRUE(lora_parameters(*model).empty());
-  EXPECT_TRUE(torch::allclose(model->run(LlamaInput{ids, {}, {}, {}, 0, false}).hidden, adapted, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(model->run(LlamaInput{ids, {}, {}, {}, 0, false}).hidden, adapted,
+                              1e-5, 1e-5));
   EXPECT_LT(std::filesystem::file_size(tmp.file("a.safetensors")), 4096u);
 }
 

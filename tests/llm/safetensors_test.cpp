@@ -65,25 +65,34 @@ TEST(Safetensors, ShardedIndex) {
 TEST(Safetensors, RejectsHeadersThatLie) {
   TempDir tmp;
   const std::string data(16, '\0');
-  expect_error(tmp.write("past.st", file_with_header(
-                   R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", data)),
-               "outside the data section of 16 bytes");
-  expect_error(tmp.write("size.st", file_with_header(
-                   R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", data)),
-               "span 16 bytes, expected 12");
-  expect_error(tmp.write("rev.st", file_with_header(
-                   R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", data)),
-               "data_offsets [8, 0]");
-  expect_error(tmp.write("dtype.st", file_with_header(
-                   R"({"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data)),
+  expect_error(
+      tmp.write("past.st", file_with_header(
+                               R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})", data)),
+      "outside the data section of 16 bytes");
+  expect_error(
+      tmp.write("size.st", file_with_header(
+                               R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", data)),
+      "span 16 bytes, expected 12");
+  expect_error(
+      tmp.write("rev.st", file_with_header(
+                              R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", data)),
+      "data_offsets [8, 0]");
+  expect_error(tmp.write("dtype.st",
+                         file_with_header(
+                             R"({"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data)),
                "unsupported dtype \"I64\"");
   expect_error(tmp.write("json.st", file_with_header("{not json", data)), "invalid JSON");
-  expect_error(tmp.write("neg.st", file_with_header(
-                   R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", data)),
-               "not a non-negative integer");
-  expect_error(tmp.write("huge.st", file_with_header(
-                   R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})", data)),
-               "element count overflows");
+  expect_error(
+      tmp.write("neg.st", file_with_header(
+                              R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", data)),
+      "not a non-negative integer");
+  expect_error(
+      tmp.write(
+          "huge.st",
+          file_with_header(
+              R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}})",
+              data)),
+      "element count overflows");
   std::string len_lies;
   test::GgufBuilder::put<uint64_t>(len_lies, 1ull << 62);
   expect_error(tmp.write("len.st", len_lies + "{}"), "header length 4611686018427387904");

@@ -48,7 +48,7 @@ std::string join(const std::vector<int64_t>& ids) {
   return s;
 }
 
-TEST(Tokenizer, LlamaSpmVocabMatchesLlamaCppVectors) {
+TEST(SpmTokenizer, LlamaSpmVocabMatchesLlamaCppVectors) {
   COCO_REQUIRE_MODEL(path, "llama-spm-vocab/ggml-vocab-llama-spm.gguf");
   const auto tok = Tokenizer::from_file(path);
   EXPECT_EQ(tok.vocab_size(), 32000);
@@ -65,7 +65,7 @@ TEST(Tokenizer, LlamaSpmVocabMatchesLlamaCppVectors) {
   std::cout << "[llama-spm vectors] " << passed << "/" << cases.size() << " passed\n";
 }
 
-TEST(Tokenizer, StoriesVocabRoundTrip) {
+TEST(SpmTokenizer, StoriesVocabRoundTrip) {
   COCO_REQUIRE_MODEL(path, "stories260K/stories260K.gguf");
   const auto tok = Tokenizer::from_file(path);
   EXPECT_EQ(tok.vocab_size(), 512);
@@ -84,7 +84,7 @@ TEST(Tokenizer, StoriesVocabRoundTrip) {
   EXPECT_EQ(again.encode(text), tok.encode(text));
 }
 
-TEST(Tokenizer, BatchPaddingAndTruncation) {
+TEST(SpmTokenizer, BatchPaddingAndTruncation) {
   COCO_REQUIRE_MODEL(path, "stories260K/stories260K.gguf");
   const auto tok = Tokenizer::from_file(path);
   const std::vector<std::string> texts = {"Once upon a time there was a cat", "Hi", ""};
@@ -93,10 +93,12 @@ TEST(Tokenizer, BatchPaddingAndTruncation) {
   auto batch = tok.encode_batch(texts, o);
   ASSERT_EQ(batch.input_ids.size(0), 3);
   EXPECT_EQ(batch.input_ids.size(1), static_cast<int64_t>(a.size()));
-  EXPECT_EQ(batch.lengths, (std::vector<int64_t>{static_cast<int64_t>(a.size()), static_cast<int64_t>(b.size()), 1}));
+  EXPECT_EQ(batch.lengths, (std::vector<int64_t>{static_cast<int64_t>(a.size()),
+                                                 static_cast<int64_t>(b.size()), 1}));
   EXPECT_EQ(batch.attention_mask.sum(1)[1].item<int64_t>(), static_cast<int64_t>(b.size()));
   EXPECT_EQ(batch.input_ids[1][0].item<int64_t>(), 1);
-  EXPECT_EQ(batch.input_ids[1][static_cast<int64_t>(b.size())].item<int64_t>(), tok.eos_id());  // pad
+  EXPECT_EQ(batch.input_ids[1][static_cast<int64_t>(b.size())].item<int64_t>(),
+            tok.eos_id());  // pad
   o.max_length = 4;
   o.add_eos = true;
   o.padding = PaddingSide::kLeft;
@@ -115,7 +117,10 @@ TEST(Tokenizer, BatchPaddingAndTruncation) {
 std::string vocab_gguf(bool with_bos, int64_t bos = 1, const std::string& model = "llama") {
   test::GgufBuilder g;
   g.kv_str("tokenizer.ggml.model", model);
-  g.kv_str_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "b"});
+  g.kv_str_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>",
+                                           "\xe2\x96\x81"
+                                           "a",
+                                           "b"});
   g.kv_array<float>("tokenizer.ggml.scores", 6, {0, 0, 0, -1, -2});
   g.kv_array<int32_t>("tokenizer.ggml.token_type", 5, {2, 3, 3, 1, 1});
   if (with_bos) g.kv<uint32_t>("tokenizer.ggml.bos_token_id", 4, static_cast<uint32_t>(bos));
@@ -133,14 +138,17 @@ void expect_vocab_error(const std::string& path, const std::string& needle) {
   }
 }
 
-TEST(Tokenizer, SyntheticVocabAndBrokenOnes) {
+TEST(SpmTokenizer, SyntheticVocabAndBrokenOnes) {
   test::TempDir tmp;
   const auto tok = Tokenizer::from_file(tmp.write("ok.gguf", vocab_gguf(true)));
   EXPECT_EQ(tok.encode("a"), (std::vector<int64_t>{3}));
   EXPECT_EQ(tok.encode("ab"), (std::vector<int64_t>{3, 4}));
-  expect_vocab_error(tmp.write("nobos.gguf", vocab_gguf(false)), "'tokenizer.ggml.bos_token_id' is missing");
-  expect_vocab_error(tmp.write("badbos.gguf", vocab_gguf(true, 9)), "id 9 is outside the vocabulary of 5 pieces");
-  expect_vocab_error(tmp.write("gpt2.gguf", vocab_gguf(true, 1, "gpt2")), "unsupported tokenizer 'gpt2'");
+  expect_vocab_error(tmp.write("nobos.gguf", vocab_gguf(false)),
+                     "'tokenizer.ggml.bos_token_id' is missing");
+  expect_vocab_error(tmp.write("badbos.gguf", vocab_gguf(true, 9)),
+                     "id 9 is outside the vocabulary of 5 pieces");
+  expect_vocab_error(tmp.write("gpt2.gguf", vocab_gguf(true, 1, "gpt2")),
+                     "unsupported tokenizer 'gpt2'");
   expect_vocab_error(tmp.write("garbage.model", "not a protobuf at all"), "SentencePiece rejected");
 }
 

@@ -2,8 +2,14 @@
 // NDCG@10 far above an untrained model; the tools fail cleanly on bad input.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "coco/eval/report.h"
 #include "coco/model/experiment.h"
@@ -123,6 +129,38 @@ TEST(ToolsIntegration, TrainEvalResumeAndACheckpointCutInHalf) {
   EXPECT_EQ(fs::file_size(best), best_size);
   fs::resize_file(best, best_size / 2);
   expect_one_line_error(tool(kTools + "/coco-eval " + best), 5, best + ": cannot read checkpoint");
+}
+
+TEST(ToolsIntegration, CtrlCSavesACheckpointAndResumeFinishesTheRun) {
+  test::TempDir d;
+  write_dataset(d);
+  const std::string cmd = train_cmd(d, "--set train.epochs=3000 --set train.patience=3000");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " > " + d.file("log.txt") + " 2>&1").c_str(), nullptr);
+    _exit(127);
+  }
+  // Wait (bounded) until training is under way, then press Ctrl-C.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(d.file("run/metrics.jsonl")) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  std::ifstream log(d.file("log.txt"));
+  const std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(text.find("interrupted at epoch"), std::string::npos) << text;
+  const auto state = read_checkpoint_meta(d.file("run/last.pt")).state;
+  EXPECT_FALSE(state.finished);
+
+  // A resumed run may change its epoch budget: ending it now finishes the run.
+  const ToolRun resumed = tool(cmd + " --resume --set train.epochs=" + std::to_string(state.epoch + 1));
+  EXPECT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_TRUE(read_checkpoint_meta(d.file("run/last.pt")).state.finished);
 }
 
 }  // namespace

@@ -46,6 +46,9 @@ struct LlamaConfig {
   static LlamaConfig from_hf_json(const nlohmann::json& config, const std::string& source);
   /// A Hugging Face config.json for this config (what `coco-llm convert` writes).
   nlohmann::json to_hf_json() const;
+
+ private:
+  static LlamaConfig from_hf_json_unchecked(const nlohmann::json& config, const std::string& source);
 };
 
 /// Supported architecture names ("llama", "mistral", "qwen2").

@@ -54,6 +54,7 @@ class Trainer {
   void train_epoch();
   void end_epoch();
   void save_last();
+  void move_optimizer_state(torch::Device device);
   bool is_main() const { return context_.rank == 0; }
 
   std::shared_ptr<RecommenderImpl> model_;
