@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seeds=${SEEDS:-"1 2 3"}
 jobs=${JOBS:-$(nproc)}
 out=${OUT:-runs/accuracy}
-bin=${COCO_BIN:-build/tools}
+bin=${COCO_BIN:-build/bin}
 mkdir -p "$out"
 for config in "$@"; do
   name=$(basename "$config" .json)

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-./build/tools/coco-train --config configs/amazon_beauty.json --resume "$@"
+./build/bin/coco-train --config configs/amazon_beauty.json --resume "$@"

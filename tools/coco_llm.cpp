@@ -1,6 +1,5 @@
 // coco-llm: inspect, tokenize with, run, embed with and convert Llama-family checkpoints
 // (GGUF or Hugging Face safetensors). A thin CLI over coco::llm; see docs/llm.md.
-#include <malloc.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -226,12 +225,6 @@ int cmd_embed(const Common& c, const std::string& items_path, const std::string&
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Activations of a few MB are allocated and freed every layer; with glibc's defaults each
-  // one is a fresh mmap whose pages the kernel faults in and zeroes again (a quarter of the
-  // time of `embed`). Keep freed memory in the heap instead.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_TOP_PAD, 64 << 20);
   return coco::run_tool("coco-llm", [&]() -> int {
     CLI::App app{"coco-llm: inspect, tokenize, generate, embed and convert Llama-family models"};
     app.require_subcommand(1);

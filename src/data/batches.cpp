@@ -28,11 +28,12 @@ void fill_row(int64_t* out, int64_t width, const int32_t* first, const int32_t* 
 }  // namespace
 
 TrainLoader::TrainLoader(const Interactions& data, int64_t max_len, int64_t batch_size,
-                         uint64_t seed, int64_t rank, int64_t world_size)
+                         uint64_t seed, bool by_length, int64_t rank, int64_t world_size)
     : data_(data),
       max_len_(max_len),
       batch_size_(batch_size),
       seed_(seed),
+      by_length_(by_length),
       rank_(rank),
       world_size_(world_size) {
   set_epoch(0);
@@ -43,8 +44,24 @@ void TrainLoader::set_epoch(int64_t epoch) {
   std::iota(all.begin(), all.end(), 0);
   // Fisher-Yates with our own index draw: identical on every platform.
   std::mt19937_64 rng(mix_seed(seed_, static_cast<uint64_t>(epoch)));
-  for (int64_t i = static_cast<int64_t>(all.size()) - 1; i > 0; --i) {
-    std::swap(all[i], all[rng() % static_cast<uint64_t>(i + 1)]);
+  auto shuffle = [&rng](auto& v) {
+    for (int64_t i = static_cast<int64_t>(v.size()) - 1; i > 0; --i) {
+      std::swap(v[i], v[rng() % static_cast<uint64_t>(i + 1)]);
+    }
+  };
+  shuffle(all);
+  if (by_length_) {
+    // Sort by length (ties stay shuffled), cut into batches, shuffle the batches.
+    std::stable_sort(all.begin(), all.end(), [&](int64_t a, int64_t b) { return data_.length(a) < data_.length(b); });
+    const int64_t step = batch_size_ * world_size_;
+    std::vector<int64_t> starts;
+    for (int64_t s0 = 0; s0 < static_cast<int64_t>(all.size()); s0 += step) starts.push_back(s0);
+    shuffle(starts);
+    std::vector<int64_t> grouped;
+    for (int64_t s0 : starts) {
+      grouped.insert(grouped.end(), all.begin() + s0, all.begin() + std::min<int64_t>(s0 + step, all.size()));
+    }
+    all.swap(grouped);
   }
   order_.clear();
   for (size_t i = static_cast<size_t>(rank_); i < all.size(); i += world_size_) {
@@ -59,7 +76,11 @@ int64_t TrainLoader::num_batches() const {
 TrainBatch TrainLoader::batch(int64_t index) const {
   const int64_t begin = index * batch_size_;
   const int64_t end = std::min<int64_t>(begin + batch_size_, order_.size());
-  const int64_t b = end - begin, width = max_len_ + 1;
+  int64_t longest = 0;
+  for (int64_t r = begin; r < end; ++r) longest = std::max(longest, data_.length(order_[r]) - 2);
+  // Columns that are padding for every row are dropped; one always stays, so that models
+  // which shift the window (BERT4Rec drops its first column) lose no item.
+  const int64_t b = end - begin, width = std::min(max_len_ + 1, longest + 1);
   TrainBatch out{torch::empty({b}, torch::kInt64), torch::empty({b, width}, torch::kInt64)};
   auto* users = out.users.data_ptr<int64_t>();
   auto* items = out.items.data_ptr<int64_t>();
@@ -79,6 +100,9 @@ int64_t history_length(const Interactions& data, int64_t u, Split split) {
 EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& users,
                           int64_t begin, int64_t end, Split split, int64_t max_len) {
   const int64_t b = end - begin;
+  int64_t longest = 0;
+  for (int64_t r = begin; r < end; ++r) longest = std::max(longest, history_length(data, users[r], split));
+  max_len = std::min(max_len, longest + 1);  // drop all-padding columns but one, as above
   EvalBatch out{torch::empty({b}, torch::kInt64), torch::empty({b, max_len}, torch::kInt64),
                 torch::empty({b}, torch::kInt64)};
   auto* u_ptr = out.users.data_ptr<int64_t>();

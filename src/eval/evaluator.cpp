@@ -36,6 +36,32 @@ std::string EvalReport::describe_protocol() const {
   return protocol;
 }
 
+namespace {
+
+// Per row, how many scores are >= the row's threshold. On the CPU one fused pass (the
+// torch expression allocates a [B, V] mask and sums it in a second pass).
+torch::Tensor count_at_least(const torch::Tensor& scores,      // [B, C] float32
+                             const torch::Tensor& threshold) {  // [B, 1]
+  if (!scores.device().is_cpu()) return (scores >= threshold).sum(1);
+  const auto s = scores.contiguous();
+  const auto t = threshold.contiguous();
+  const int64_t rows = s.size(0), cols = s.size(1);
+  auto out = torch::empty({rows}, torch::kInt64);
+  const float* sp = s.data_ptr<float>();
+  const float* tp = t.data_ptr<float>();
+  int64_t* op = out.data_ptr<int64_t>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = sp + r * cols;
+    const float x = tp[r];
+    int64_t n = 0;
+    for (int64_t c = 0; c < cols; ++c) n += row[c] >= x;
+    op[r] = n;
+  }
+  return out;
+}
+
+}  // namespace
+
 Evaluator::Evaluator(const Interactions& data, EvalOptions options, int64_t max_len)
     : data_(data), options_(std::move(options)), max_len_(max_len) {
   counts_ = train_item_counts(data_);
@@ -101,9 +127,13 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
   torch::NoGradGuard no_grad;
   const float neg_inf = -std::numeric_limits<float>::infinity();
 
+  // Users in order of history length: each batch is then about as wide as its histories.
   std::vector<int64_t> users(data_.num_users());
   std::iota(users.begin(), users.end(), 0);
-  std::vector<int64_t> ranks(users.size()), targets(users.size());
+  std::stable_sort(users.begin(), users.end(), [&](int64_t a, int64_t b) {
+    return history_length(data_, a, split) < history_length(data_, b, split);
+  });
+  std::vector<int64_t> ranks(users.size()), targets(users.size());  // by user id
   for (int64_t begin = 0; begin < static_cast<int64_t>(users.size()); begin += options_.batch_size) {
     const int64_t end = std::min<int64_t>(begin + options_.batch_size, users.size());
     EvalBatch batch = make_eval_batch(data_, users, begin, end, split, max_len_);
@@ -129,19 +159,21 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
         scores.scatter_(1, batch.target.unsqueeze(1), target_score);  // the target stays
       }
       // Pessimistic rank: every other item scoring >= the target is ahead of it.
-      rank = (scores >= target_score).sum(1) - 1;
+      rank = count_at_least(scores, target_score) - 1;
     } else {
       const auto negatives = sample_negatives(users, begin, end).to(device);  // [B, N]
       const auto candidates = torch::cat({batch.target.unsqueeze(1), negatives}, 1);
       const auto scores = model.score(repr, candidates).to(torch::kFloat32);  // [B, 1 + N]
       target_score = scores.narrow(1, 0, 1);
-      rank = (scores >= target_score).sum(1) - 1;
+      rank = count_at_least(scores, target_score) - 1;
     }
     // A NaN target compares false with everything: rank it last, never first.
     rank = torch::where(torch::isnan(target_score.squeeze(1)), torch::full_like(rank, data_.num_items - 1), rank);
     const auto rank_cpu = rank.to(torch::kCPU).to(torch::kInt64);
-    std::copy_n(rank_cpu.data_ptr<int64_t>(), end - begin, ranks.begin() + begin);
-    std::copy_n(target_cpu.data_ptr<int64_t>(), end - begin, targets.begin() + begin);
+    for (int64_t r = 0; r < end - begin; ++r) {
+      ranks[users[begin + r]] = rank_cpu.data_ptr<int64_t>()[r];
+      targets[users[begin + r]] = target_cpu.data_ptr<int64_t>()[r];
+    }
   }
   if (was_training) model.train();
 

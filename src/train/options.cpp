@@ -13,6 +13,7 @@ TrainOptions TrainOptions::from_config(ConfigNode& node) {
   TrainOptions o;
   o.epochs = node.get_int("epochs", o.epochs, 1);
   o.batch_size = node.get_int("batch_size", o.batch_size, 1);
+  o.bucket_by_length = node.get_bool("bucket_by_length", o.bucket_by_length);
   o.optimizer = node.get_choice("optimizer", o.optimizer, {"adam", "adamw"});
   o.lr = node.get_double("lr", o.lr, 1e-12, 10);
   o.weight_decay = node.get_double("weight_decay", o.weight_decay, 0, 10);

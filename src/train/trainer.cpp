@@ -78,7 +78,7 @@ Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& dat
       evaluator_(evaluator),
       context_(std::move(context)),
       loader_(data_, context_.max_len, options_.batch_size, static_cast<uint64_t>(context_.seed),
-              context_.rank, context_.world_size) {
+              options_.bucket_by_length, context_.rank, context_.world_size) {
   const auto names = metric_names(evaluator_.options().ks);
   if (std::find(names.begin(), names.end(), options_.metric) == names.end()) {
     throw ConfigError("config error at /train/metric: \"" + options_.metric + "\" is not computed");

@@ -59,11 +59,32 @@ TEST(Batches, ShardsPartitionTheUsers) {
   for (int i = 0; i < 11; ++i) d.add_user({1, 2, 3});
   std::set<int64_t> seen;
   for (int64_t rank = 0; rank < 3; ++rank) {
-    TrainLoader l(d, 2, 100, 5, rank, 3);
+    TrainLoader l(d, 2, 100, 5, /*by_length=*/false, rank, 3);
     const auto users = l.batch(0).users;
     for (int64_t i = 0; i < users.size(0); ++i) EXPECT_TRUE(seen.insert(users[i].item<int64_t>()).second);
   }
   EXPECT_EQ(seen.size(), 11u);
+}
+
+TEST(Batches, LengthBucketsMakeNarrowBatchesOfEveryUser) {
+  Interactions d;
+  d.num_items = 60;
+  std::vector<int32_t> seq;
+  for (int u = 0; u < 40; ++u) {
+    seq.assign(3 + (u % 4 == 0 ? 40 : u % 5), 1);
+    d.add_user(seq);
+  }
+  TrainLoader plain(d, 50, 10, 3), bucketed(d, 50, 10, 3, /*by_length=*/true);
+  int64_t plain_width = 0, bucketed_width = 0;
+  std::set<int64_t> seen;
+  for (int64_t b = 0; b < bucketed.num_batches(); ++b) {
+    plain_width += plain.batch(b).items.size(1);
+    const auto batch = bucketed.batch(b);
+    bucketed_width += batch.items.size(1);
+    for (int64_t i = 0; i < batch.users.size(0); ++i) seen.insert(batch.users[i].item<int64_t>());
+  }
+  EXPECT_EQ(seen.size(), 40u);
+  EXPECT_LT(bucketed_width, plain_width / 2);
 }
 
 TEST(Batches, TrainCountsUseOnlyTrainingParts) {

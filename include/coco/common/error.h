@@ -59,8 +59,9 @@ enum ExitCode : int {
 /// Exit code for an exception caught in main().
 int exit_code(const std::exception& e);
 
-/// Runs body() and turns any exception into one line on stderr ("<tool>: <what>") and
-/// the documented exit code. Tools wrap their whole main() in it.
+/// Runs body() and turns any exception into one line on stderr ("<tool>: error: <what>")
+/// and the documented exit code. Tools wrap their whole main() in it; it also applies the
+/// process-wide settings of coco/common/runtime.h.
 template <typename Body>
 int run_tool(const char* tool, Body&& body);
 

@@ -18,7 +18,9 @@ namespace coco {
 enum class Split { kValid, kTest };
 const char* split_name(Split s);
 
-/// Training examples: each user's last L + 1 training items, left-padded with 0.
+/// Training examples: each user's last L + 1 training items, left-padded with 0. Leading
+/// columns that are padding in every row are cut (all but one), so the width is at most
+/// L + 1; models must not depend on it (position ids count from the right end).
 /// Backbones derive inputs and targets from this window themselves.
 struct TrainBatch {
   torch::Tensor users;  // [B] int64, 0-based user index
@@ -28,17 +30,19 @@ struct TrainBatch {
 /// Evaluation examples: the history before the held-out item and the item itself.
 struct EvalBatch {
   torch::Tensor users;    // [B] int64
-  torch::Tensor history;  // [B, L] int64, last L items before the target, left-padded
+  torch::Tensor history;  // [B, <= L] int64, last L items before the target, left-padded
   torch::Tensor target;   // [B] int64
 };
 
 /// Deterministic, shardable iteration over training users. The order of an epoch is a
 /// pure function of (seed, epoch), so a resumed run sees the same batches. With
-/// world_size > 1 each rank takes every world_size-th user of the shared order.
+/// world_size > 1 each rank takes every world_size-th user of the shared order. With
+/// `by_length`, each batch holds users of similar length (in random order of batches),
+/// so that batches are narrow: much less work on padding.
 class TrainLoader {
  public:
   TrainLoader(const Interactions& data, int64_t max_len, int64_t batch_size, uint64_t seed,
-              int64_t rank = 0, int64_t world_size = 1);
+              bool by_length = false, int64_t rank = 0, int64_t world_size = 1);
 
   void set_epoch(int64_t epoch);
   int64_t num_batches() const;
@@ -48,6 +52,7 @@ class TrainLoader {
   const Interactions& data_;
   int64_t max_len_, batch_size_;
   uint64_t seed_;
+  bool by_length_;
   int64_t rank_, world_size_;
   std::vector<int64_t> order_;  // this rank's users for the current epoch
 };
@@ -55,7 +60,8 @@ class TrainLoader {
 /// Number of items before the target of `split` for user u.
 int64_t history_length(const Interactions& data, int64_t u, Split split);
 
-/// Evaluation batch for users [begin, end) of `users`.
+/// Evaluation batch for users [begin, end) of `users`; all-padding columns are cut as in
+/// TrainBatch, so batching users of similar length makes evaluation cheaper.
 EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& users,
                           int64_t begin, int64_t end, Split split, int64_t max_len);
 

@@ -13,6 +13,7 @@ namespace coco {
 struct TrainOptions {
   int64_t epochs = 200;
   int64_t batch_size = 256;
+  bool bucket_by_length = false;   // batches of users with similar history length
   std::string optimizer = "adam";  // "adam" | "adamw"
   double lr = 1e-3;
   double weight_decay = 0.0;
@@ -37,7 +38,7 @@ struct RunOptions {
   int64_t seed = 42;
   std::string device = "auto";  // "auto" | "cpu" | "cuda" | "cuda:N"
   std::string output_dir = "runs/default";
-  int64_t threads = 0;          // intra-op threads; 0 = all cores
+  int64_t threads = 1;          // libtorch intra-op threads (OpenBLAS has its own); 0 = all cores
 
   static RunOptions from_config(ConfigNode& node);  // reads the keys above from the root
 };
