@@ -201,6 +201,7 @@ void Evaluator::add_groups(EvalReport& report, Split split, const std::vector<in
     by_pop[is_head_[targets[u]] ? 0 : 1].push_back(report.ranks[u]);
   }
   for (size_t b = 0; b < by_length.size(); ++b) {
+    if (by_length[b].empty()) continue;  // an empty group has no metrics, not zeros
     const int64_t lo = b == 0 ? 1 : edges[b - 1] + 1;
     const std::string name = b == edges.size() ? std::to_string(lo) + "+"
                                                : std::to_string(lo) + "-" + std::to_string(edges[b]);
@@ -209,6 +210,7 @@ void Evaluator::add_groups(EvalReport& report, Split split, const std::vector<in
   }
   const char* pop_names[2] = {"head", "tail"};
   for (int g = 0; g < 2; ++g) {
+    if (by_pop[g].empty()) continue;
     report.groups.push_back({"item_popularity", pop_names[g], static_cast<int64_t>(by_pop[g].size()),
                              compute_metrics(by_pop[g], options_.ks)});
   }

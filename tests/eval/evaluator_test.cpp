@@ -115,6 +115,13 @@ TEST(Evaluator, GroupsPartitionTheUsers) {
   EXPECT_EQ(rep.groups[0].users, 1);
   EXPECT_EQ(rep.groups[1].name, "3+");
   EXPECT_EQ(rep.groups[2].users + rep.groups[3].users, 2);
+
+  opt.length_buckets = {10};  // "11+" would be empty: it is left out, not reported as zeros
+  const Evaluator wide(d, opt, 4);
+  const auto rep2 = wide.evaluate(model, Split::kTest, Protocol::kFull, torch::kCPU);
+  ASSERT_EQ(rep2.groups.size(), 3u);
+  EXPECT_EQ(rep2.groups[0].name, "1-10");
+  EXPECT_EQ(rep2.groups[0].users, 2);
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ struct EvalOptions {
 
 enum class Protocol { kFull, kSampled };
 
-/// One group of users (e.g. history length 6-10) and its metrics.
+/// One non-empty group of users (e.g. history length 6-10) and its metrics.
 struct GroupResult {
   std::string family;  // "history_length" | "item_popularity"
   std::string name;    // "6-10", "head", ...
