@@ -57,12 +57,13 @@ BERT4RecImpl::BERT4RecImpl(BERT4RecOptions options_) : options(std::move(options
 }
 
 torch::Tensor BERT4RecImpl::encode(const torch::Tensor& items) {
-  const int64_t l = items.size(1);
+  const int64_t b = items.size(0), l = items.size(1);
+  const auto index = real_positions(items);  // [N]
   auto x = item_emb_(items) + pos_emb_(positions_from_end(l, items.device()));
-  x = emb_drop_(emb_norm_(x));
+  x = emb_drop_(emb_norm_(x.reshape({b * l, options.hidden}).index_select(0, index)));  // [N, d]
   const auto allow = attention_allow(items, /*causal=*/false);
-  for (const auto& block : *blocks_) x = block->as<TransformerBlock>()->forward(x, allow);
-  return out_norm_(torch::gelu(out_dense_(x)));
+  for (const auto& block : *blocks_) x = block->as<TransformerBlock>()->forward(x, index, allow);
+  return unpack(out_norm_(torch::gelu(out_dense_(x))), index, b, l);
 }
 
 LossTerms BERT4RecImpl::loss(const TrainBatch& batch) {

@@ -55,15 +55,15 @@ SASRecImpl::SASRecImpl(SASRecOptions options_) : options(std::move(options_)) {
 }
 
 torch::Tensor SASRecImpl::encode(const torch::Tensor& items) {
-  const int64_t l = items.size(1);
+  const int64_t b = items.size(0), l = items.size(1);
+  const auto index = real_positions(items);  // [N]
   auto x = item_emb_(items);
   if (options.scale_embeddings) x = x * std::sqrt(double(options.hidden));
   x = x + pos_emb_(positions_from_end(l, items.device()));
-  const auto keep = (items > 0).unsqueeze(-1).to(x.dtype());  // [B, L, 1]
-  x = emb_drop_(x) * keep;
+  x = emb_drop_(x.reshape({b * l, options.hidden}).index_select(0, index));  // [N, d]
   const auto allow = attention_allow(items, /*causal=*/true);
-  for (const auto& block : *blocks_) x = block->as<TransformerBlock>()->forward(x, allow) * keep;
-  return final_norm_ ? final_norm_(x) : x;
+  for (const auto& block : *blocks_) x = block->as<TransformerBlock>()->forward(x, index, allow);
+  return unpack(final_norm_ ? final_norm_(x) : x, index, b, l);
 }
 
 LossTerms SASRecImpl::loss(const TrainBatch& batch) {

@@ -31,18 +31,19 @@ void TransformerBlockImpl::reset() {
   attn_drop_ = register_module("attn_drop", FastDropout(options.attn_dropout()));
 }
 
-torch::Tensor TransformerBlockImpl::attention(const torch::Tensor& x, const torch::Tensor& allow) {
-  const int64_t b = x.size(0), l = x.size(1), h = options.num_heads();
-  const int64_t dh = options.hidden() / h;
+torch::Tensor TransformerBlockImpl::attention(const torch::Tensor& x, const torch::Tensor& index,
+                                             const torch::Tensor& allow) {
+  const int64_t b = allow.size(0), l = allow.size(2), h = options.num_heads();
+  const int64_t d = options.hidden(), dh = d / h;
   // chunk (not indexing) so that the backward pass concatenates instead of zero-filling.
-  auto qkv = qkv_(x).chunk(3, -1);
+  auto qkv = unpack(qkv_(x), index, b, l).chunk(3, -1);  // 3 × [B, L, d]
   // Contiguous heads: libtorch 1.13 runs strided batched matmuls through a slow path.
   auto heads = [&](const torch::Tensor& t) { return t.reshape({b, l, h, dh}).transpose(1, 2).contiguous(); };  // [B, H, L, dh]
   const auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh));
   scores = scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity());
   auto probs = attn_drop_(torch::softmax(scores, -1));                   // [B, H, L, L]
-  auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({b, l, h * dh});
+  auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({b * l, d}).index_select(0, index);
   return drop_(out_(ctx));
 }
 
@@ -52,13 +53,22 @@ torch::Tensor TransformerBlockImpl::ffn(const torch::Tensor& x) {
   return drop_(ff2_(drop_(a)));
 }
 
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& allow) {
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& index,
+                                           const torch::Tensor& allow) {
   if (options.pre_norm()) {
-    auto y = x + attention(norm1_(x), allow);
+    auto y = x + attention(norm1_(x), index, allow);
     return y + ffn(norm2_(y));
   }
-  auto y = norm1_(x + attention(x, allow));
+  auto y = norm1_(x + attention(x, index, allow));
   return norm2_(y + ffn(y));
+}
+
+torch::Tensor real_positions(const torch::Tensor& items) {
+  return (items.reshape({-1}) > 0).nonzero().squeeze(1);
+}
+
+torch::Tensor unpack(const torch::Tensor& packed, const torch::Tensor& index, int64_t b, int64_t l) {
+  return torch::zeros({b * l, packed.size(1)}, packed.options()).index_copy(0, index, packed).view({b, l, -1});
 }
 
 torch::Tensor attention_allow(const torch::Tensor& items, bool causal) {

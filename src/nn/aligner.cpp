@@ -1,11 +1,11 @@
 // Masked multi-head cross-attention (prompt → text) followed by the alignment MLP.
 #include "coco/nn/aligner.h"
 
+#include <torch/torch.h>
+
 #include <cmath>
 #include <limits>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "coco/common/error.h"
 
@@ -16,8 +16,8 @@ AlignerOptions AlignerOptions::from_config(ConfigNode& node, int64_t llm_width, 
   o.attn_width(node.get_int("attn_width", o.attn_width(), 1));
   o.num_heads(node.get_int("num_heads", o.num_heads(), 1));
   if (o.attn_width() % o.num_heads() != 0) {
-    node.fail("num_heads", "must divide attn_width (" + std::to_string(o.attn_width()) +
-                               "), got " + std::to_string(o.num_heads()));
+    node.fail("num_heads", "must divide attn_width (" + std::to_string(o.attn_width()) + "), got " +
+                               std::to_string(o.num_heads()));
   }
   o.mlp_hidden(node.get_int("mlp_hidden", o.mlp_hidden(), 1));
   o.dropout(node.get_double("dropout", o.dropout(), 0, 1));
@@ -64,7 +64,7 @@ AlignerOutput AlignerImpl::forward(const torch::Tensor& prompt_states,
   const auto q = heads(q_proj_(prompt_states.to(dtype)), p);
   const auto text = text_states.to(dtype);
   const auto k = heads(k_proj_(text), t), v = heads(v_proj_(text), t);
-  const auto valid = text_mask.to(torch::kBool).view({b, 1, 1, t});  // [B, 1, 1, T]
+  const auto valid = text_mask.to(torch::kBool).view({b, 1, 1, t});             // [B, 1, 1, T]
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh));  // [B, H, P, T]
   // The lowest finite value, not −inf: a row without valid keys then gives a uniform
   // softmax (no NaN) that the multiplication by the mask turns into zeros.

@@ -1,9 +1,9 @@
 // Decision matrix signals, masking rules and per-code diagnostics.
 #include "coco/nn/decision.h"
 
-#include <string>
-
 #include <torch/torch.h>
+
+#include <string>
 
 namespace coco {
 
@@ -11,8 +11,8 @@ DecisionOptions DecisionOptions::from_config(ConfigNode& node) {
   DecisionOptions o;
   const std::string rule =
       node.get_choice("rule", "cosine", {"cosine", "utility", "both", "always", "never"});
-  o.rule(rule == "utility" ? DecisionRule::kUtility
-         : rule == "both"  ? DecisionRule::kBoth
+  o.rule(rule == "utility"  ? DecisionRule::kUtility
+         : rule == "both"   ? DecisionRule::kBoth
          : rule == "always" ? DecisionRule::kAlways
          : rule == "never"  ? DecisionRule::kNever
                             : DecisionRule::kCosine);
@@ -31,10 +31,10 @@ DecisionOutput DecisionMatrixImpl::forward(const torch::Tensor& h_aligned,
               "decision: expected h_aligned and h_rs [B, d], got ", h_aligned.sizes(), " and ",
               h_rs.sizes());
   const int64_t b = h_rs.size(0);
-  TORCH_CHECK(logp_with.dim() == 1 && logp_with.size(0) == b &&
-                  logp_without.sizes() == logp_with.sizes(),
-              "decision: expected logp_with and logp_without [", b, "], got ", logp_with.sizes(),
-              " and ", logp_without.sizes());
+  TORCH_CHECK(
+      logp_with.dim() == 1 && logp_with.size(0) == b && logp_without.sizes() == logp_with.sizes(),
+      "decision: expected logp_with and logp_without [", b, "], got ", logp_with.sizes(), " and ",
+      logp_without.sizes());
   torch::NoGradGuard no_grad;
   DecisionOutput out;
   out.a = torch::cosine_similarity(h_aligned.detach(), h_rs.detach(), 1, 1e-8);
@@ -43,11 +43,21 @@ DecisionOutput DecisionMatrixImpl::forward(const torch::Tensor& h_aligned,
   const auto harmful = out.delta < 0;
   torch::Tensor m;
   switch (options.rule()) {
-    case DecisionRule::kCosine: m = low_alignment; break;
-    case DecisionRule::kUtility: m = harmful; break;
-    case DecisionRule::kBoth: m = low_alignment.logical_and(harmful); break;
-    case DecisionRule::kAlways: m = torch::ones_like(harmful); break;
-    case DecisionRule::kNever: m = torch::zeros_like(harmful); break;
+    case DecisionRule::kCosine:
+      m = low_alignment;
+      break;
+    case DecisionRule::kUtility:
+      m = harmful;
+      break;
+    case DecisionRule::kBoth:
+      m = low_alignment.logical_and(harmful);
+      break;
+    case DecisionRule::kAlways:
+      m = torch::ones_like(harmful);
+      break;
+    case DecisionRule::kNever:
+      m = torch::zeros_like(harmful);
+      break;
   }
   out.mask = m.to(out.a.dtype());
   out.activation_rate = b > 0 ? out.mask.mean() : torch::zeros({}, out.a.options());
@@ -64,7 +74,8 @@ CodeActivation DecisionMatrixImpl::per_code_activation(const torch::Tensor& mask
   const auto opts = mask.options().dtype(torch::kFloat32);
   CodeActivation out;
   out.examples = torch::zeros({num_codes}, opts).index_add_(0, codes, torch::ones_like(mask, opts));
-  out.active = torch::zeros({num_codes}, opts).index_add_(0, codes, mask.detach().to(torch::kFloat32));
+  out.active =
+      torch::zeros({num_codes}, opts).index_add_(0, codes, mask.detach().to(torch::kFloat32));
   out.rate = torch::where(out.examples > 0, out.active / out.examples.clamp_min(1),
                           torch::zeros_like(out.active));
   return out;

@@ -1,9 +1,9 @@
 // Gate, sum and concat fusion of h_rs and h_aligned.
 #include "coco/nn/fusion.h"
 
-#include <string>
-
 #include <torch/torch.h>
+
+#include <string>
 
 #include "coco/common/error.h"
 
@@ -12,7 +12,9 @@ namespace coco {
 FusionOptions FusionOptions::from_config(ConfigNode& node, int64_t hidden) {
   FusionOptions o(hidden);
   const std::string mode = node.get_choice("mode", "gate", {"gate", "sum", "concat"});
-  o.mode(mode == "sum" ? FusionMode::kSum : mode == "concat" ? FusionMode::kConcat : FusionMode::kGate);
+  o.mode(mode == "sum"      ? FusionMode::kSum
+         : mode == "concat" ? FusionMode::kConcat
+                            : FusionMode::kGate);
   node.finish();
   return o;
 }
@@ -29,14 +31,17 @@ void FusionImpl::reset() {
 }
 
 torch::Tensor FusionImpl::forward(const torch::Tensor& h_rs, const torch::Tensor& h_aligned) {
-  TORCH_CHECK(h_rs.dim() == 2 && h_rs.size(1) == options.hidden() &&
-                  h_aligned.sizes() == h_rs.sizes(),
-              "fusion: expected h_rs and h_aligned [B, ", options.hidden(), "], got ",
-              h_rs.sizes(), " and ", h_aligned.sizes());
+  TORCH_CHECK(
+      h_rs.dim() == 2 && h_rs.size(1) == options.hidden() && h_aligned.sizes() == h_rs.sizes(),
+      "fusion: expected h_rs and h_aligned [B, ", options.hidden(), "], got ", h_rs.sizes(),
+      " and ", h_aligned.sizes());
   switch (options.mode()) {
-    case FusionMode::kSum: return h_rs + h_aligned;
-    case FusionMode::kConcat: return proj_(torch::cat({h_rs, h_aligned}, 1));
-    case FusionMode::kGate: break;
+    case FusionMode::kSum:
+      return h_rs + h_aligned;
+    case FusionMode::kConcat:
+      return proj_(torch::cat({h_rs, h_aligned}, 1));
+    case FusionMode::kGate:
+      break;
   }
   return h_rs + torch::sigmoid(proj_(torch::cat({h_rs, h_aligned}, 1))) * h_aligned;
 }

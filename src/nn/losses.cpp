@@ -1,9 +1,9 @@
 // InfoNCE variants and the codebook orthogonality penalty.
 #include "coco/nn/losses.h"
 
-#include <limits>
-
 #include <torch/torch.h>
+
+#include <limits>
 
 namespace coco {
 namespace {
@@ -46,7 +46,8 @@ torch::Tensor nce_item_loss(const torch::Tensor& h_u, const torch::Tensor& targe
                 "nce_item_loss: expected target_ids [", h_u.size(0), "], got ", target_ids.sizes());
     const auto same = target_ids.unsqueeze(1) == target_ids.unsqueeze(0);  // [B, B]
     const auto off_diag = torch::eye(h_u.size(0), same.options()).logical_not();
-    logits = logits.masked_fill(same.logical_and(off_diag), -std::numeric_limits<double>::infinity());
+    logits =
+        logits.masked_fill(same.logical_and(off_diag), -std::numeric_limits<double>::infinity());
   }
   return diagonal_ce(logits);
 }

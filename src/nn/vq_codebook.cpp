@@ -2,10 +2,11 @@
 // selection, usage statistics and dead-code restart.
 #include "coco/nn/vq_codebook.h"
 
-#include <cmath>
-#include <string>
-
 #include <torch/torch.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
 
 #include "coco/common/error.h"
 
@@ -24,7 +25,9 @@ VQCodebookOptions VQCodebookOptions::from_config(ConfigNode& node, int64_t hidde
                                       : VQSelection::kHard);
   o.temperature(node.get_double("temperature", o.temperature()));
   if (!(o.temperature() > 0)) {
-    node.fail("temperature", "must be > 0, got " + std::to_string(o.temperature()));
+    std::ostringstream message;
+    message << "must be > 0, got " << o.temperature();
+    node.fail("temperature", message.str());
   }
   o.restart_after(node.get_int("restart_after", o.restart_after(), 0));
   o.prompt_init_std(node.get_double("prompt_init_std", o.prompt_init_std(), 0));
@@ -45,16 +48,16 @@ void VQCodebookImpl::reset() {
   query_proj_ = register_module("query_proj", torch::nn::Linear(options.hidden(), dq));
   // Keys of unit expected norm, comparable to queries of a freshly initialised W_q.
   keys_ = register_parameter("keys", torch::randn({k, dq}) / std::sqrt(double(dq)));
-  prompts_ = register_parameter(
-      "prompts", torch::randn({k, options.prompt_len(), options.llm_width()}) *
-                     options.prompt_init_std());
+  prompts_ =
+      register_parameter("prompts", torch::randn({k, options.prompt_len(), options.llm_width()}) *
+                                        options.prompt_init_std());
   counts_ = register_buffer("usage_counts", torch::zeros({k}, torch::kFloat64));
   idle_ = register_buffer("idle_calls", torch::zeros({k}, torch::kInt64));
 }
 
 void VQCodebookImpl::init_prompts(const torch::Tensor& embeddings, double noise_std) {
-  TORCH_CHECK(embeddings.sizes() == prompts_.sizes(), "init_prompts: expected ",
-              prompts_.sizes(), ", got ", embeddings.sizes());
+  TORCH_CHECK(embeddings.sizes() == prompts_.sizes(), "init_prompts: expected ", prompts_.sizes(),
+              ", got ", embeddings.sizes());
   torch::NoGradGuard no_grad;
   prompts_.copy_(embeddings);
   if (noise_std > 0) prompts_.add_(torch::randn_like(prompts_) * noise_std);
@@ -65,8 +68,8 @@ int64_t VQCodebookImpl::restart_dead_codes(const torch::Tensor& queries) {
   const int64_t n = dead.numel(), b = queries.size(0);
   if (n == 0 || b == 0) return 0;
   const auto long_opts = torch::TensorOptions().dtype(torch::kInt64).device(queries.device());
-  const auto rows = b >= n ? torch::randperm(b, long_opts).narrow(0, 0, n)
-                           : torch::randint(b, {n}, long_opts);
+  const auto rows =
+      b >= n ? torch::randperm(b, long_opts).narrow(0, 0, n) : torch::randint(b, {n}, long_opts);
   torch::NoGradGuard no_grad;
   // Through .data() (own version counter): a graph still waiting for backward (gradient
   // accumulation) stays valid. Hard selection reads keys there only by index, and dead
@@ -86,7 +89,8 @@ VQCodebookOutput VQCodebookImpl::forward(const torch::Tensor& h_rs) {
   const auto& q = out.query;
 
   if (options.selection() == VQSelection::kRandom) {
-    out.codes = torch::randint(k, {b}, torch::TensorOptions().dtype(torch::kInt64).device(q.device()));
+    out.codes =
+        torch::randint(k, {b}, torch::TensorOptions().dtype(torch::kInt64).device(q.device()));
     const auto e = keys_.index_select(0, out.codes);  // [B, d_q]
     out.quantized = q + (e - q).detach();
     out.loss_vq = torch::zeros({}, q.options());
@@ -97,9 +101,9 @@ VQCodebookOutput VQCodebookImpl::forward(const torch::Tensor& h_rs) {
       out.num_restarted = restart_dead_codes(q.detach());
     }
     // ‖q − e‖² = ‖q‖² − 2 q·e + ‖e‖²                                          [B, K]
-    const auto dist = q.pow(2).sum(1, true) - 2 * torch::mm(q, keys_.t()) +
-                      keys_.pow(2).sum(1).unsqueeze(0);
-    out.codes = std::get<1>(dist.detach().min(1));  // [B]
+    const auto dist =
+        q.pow(2).sum(1, true) - 2 * torch::mm(q, keys_.t()) + keys_.pow(2).sum(1).unsqueeze(0);
+    out.codes = std::get<1>(dist.detach().min(1));    // [B]
     const auto e = keys_.index_select(0, out.codes);  // [B, d_q]
     // VQ-VAE: the codebook term moves keys to queries, the commitment term queries to keys.
     out.loss_vq = (q.detach() - e).pow(2).sum(1).mean() +

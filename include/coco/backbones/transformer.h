@@ -29,13 +29,17 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
   explicit TransformerBlockImpl(TransformerBlockOptions options);
   void reset() override;
 
-  torch::Tensor forward(const torch::Tensor& x,      // [B, L, d]
+  /// Position-wise work (projections, FFN, norms) runs on the N real positions only;
+  /// attention scatters them into the padded [B, L] grid. Padding positions have no
+  /// output, so the cost follows the number of items, not B × L.
+  torch::Tensor forward(const torch::Tensor& x,       // [N, d] real positions, packed
+                        const torch::Tensor& index,   // [N] their flat positions in B × L
                         const torch::Tensor& allow);  // [B, 1, L, L] bool: query may see key
-                                                      // → [B, L, d]
+                                                      // → [N, d]
   TransformerBlockOptions options;
 
  private:
-  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& allow);
+  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& index, const torch::Tensor& allow);
   torch::Tensor ffn(const torch::Tensor& x);
 
   torch::nn::Linear qkv_{nullptr}, out_{nullptr}, ff1_{nullptr}, ff2_{nullptr};
@@ -48,6 +52,14 @@ TORCH_MODULE(TransformerBlock);
 /// than the query when `causal`); the diagonal is always allowed.
 torch::Tensor attention_allow(const torch::Tensor& items,  // [B, L]
                               bool causal);                 // → [B, 1, L, L] bool
+
+/// The real (non-padding) positions of left-padded items, as flat indices into B × L.
+torch::Tensor real_positions(const torch::Tensor& items);  // [B, L] → [N] int64
+
+/// Scatters packed rows back into a zero-padded [B, L, d] tensor.
+torch::Tensor unpack(const torch::Tensor& packed,  // [N, d]
+                     const torch::Tensor& index,   // [N]
+                     int64_t b, int64_t l);        // → [B, L, d]
 
 /// Position ids counted from the right end: the newest item is position 0, so a
 /// sequence's representation does not depend on how much padding precedes it.

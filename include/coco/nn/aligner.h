@@ -3,12 +3,12 @@
 // into the recommender's space. Not the alignment loss (coco/nn/losses.h: info_nce).
 #pragma once
 
-#include <cstdint>
-
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
+
+#include <cstdint>
 
 #include "coco/backbones/dropout.h"
 #include "coco/config/config.h"
@@ -24,6 +24,7 @@ struct AlignerOptions {
   TORCH_ARG(int64_t, mlp_hidden) = 256;  // width between the two MLP layers
   TORCH_ARG(double, dropout) = 0.1;      // in the MLP, after the LayerNorm
 
+ public:  // TORCH_ARG leaves the struct private
   /// Reads attn_width, num_heads, mlp_hidden and dropout; D and d come from the LLM and the
   /// backbone.
   static AlignerOptions from_config(ConfigNode& node, int64_t llm_width, int64_t hidden);

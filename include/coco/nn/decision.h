@@ -3,10 +3,10 @@
 // was ineffective. Computed without gradient; not the LoRA gradient masking itself.
 #pragma once
 
-#include <cstdint>
-
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
+
+#include <cstdint>
 
 #include "coco/config/config.h"
 
@@ -25,6 +25,7 @@ struct DecisionOptions {
   TORCH_ARG(DecisionRule, rule) = DecisionRule::kCosine;
   TORCH_ARG(double, theta) = 0.45;  // θ in [−1, 1]
 
+ public:  // TORCH_ARG leaves the struct private
   /// Reads rule ("cosine" | "utility" | "both" | "always" | "never") and theta.
   static DecisionOptions from_config(ConfigNode& node);
 };
@@ -48,10 +49,10 @@ class DecisionMatrixImpl : public torch::nn::Cloneable<DecisionMatrixImpl> {
   void reset() override {}
 
   /// Inputs are detached here; the result carries no gradient.
-  DecisionOutput forward(const torch::Tensor& h_aligned,     // [B, d]
-                         const torch::Tensor& h_rs,          // [B, d]
-                         const torch::Tensor& logp_with,     // [B]
-                         const torch::Tensor& logp_without); // [B]
+  DecisionOutput forward(const torch::Tensor& h_aligned,      // [B, d]
+                         const torch::Tensor& h_rs,           // [B, d]
+                         const torch::Tensor& logp_with,      // [B]
+                         const torch::Tensor& logp_without);  // [B]
 
   /// Per-code activation of a mask (the per-code column of the diagnostics).
   static CodeActivation per_code_activation(const torch::Tensor& mask,   // [B] float 0/1

@@ -3,11 +3,11 @@
 // Not the scoring itself (h_u · E_iᵀ stays with the backbone's item table).
 #pragma once
 
-#include <cstdint>
-
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
+
+#include <cstdint>
 
 #include "coco/config/config.h"
 
@@ -24,6 +24,7 @@ struct FusionOptions {
   TORCH_ARG(int64_t, hidden);  // d
   TORCH_ARG(FusionMode, mode) = FusionMode::kGate;
 
+ public:  // TORCH_ARG leaves the struct private
   /// Reads mode ("gate" | "sum" | "concat"); d comes from the backbone.
   static FusionOptions from_config(ConfigNode& node, int64_t hidden);
 };

@@ -11,7 +11,7 @@ namespace coco {
 /// cross-entropy over rows. One direction only (a is the anchor).
 torch::Tensor info_nce(const torch::Tensor& a,  // [B, d]
                        const torch::Tensor& b,  // [B, d]
-                       double tau);             // → []
+                       double tau);             // τ → []
 
 /// ‖N Nᵀ − I_K‖²_F / K², N the L2-normalised flattened prompts: 0 for orthogonal codes,
 /// up to (K² − K)/K² when all codes point the same way.
@@ -20,10 +20,9 @@ torch::Tensor orthogonality_loss(const torch::Tensor& prompts);  // [K, P, D] �
 /// InfoNCE of user representations against their target items' embeddings, the batch's
 /// other targets as negatives. With `target_ids`, other rows with the same target item
 /// are not counted as negatives (they would be false negatives).
-torch::Tensor nce_item_loss(const torch::Tensor& h_u,         // [B, d]
-                            const torch::Tensor& target_emb,  // [B, d]
-                            double tau,
-                            const torch::Tensor& target_ids = {});  // [B] int64 or undefined
-                                                                    // → []
+torch::Tensor nce_item_loss(const torch::Tensor& h_u,               // [B, d]
+                            const torch::Tensor& target_emb,        // [B, d]
+                            double tau,                             // τ
+                            const torch::Tensor& target_ids = {});  // [B] int64, optional → []
 
 }  // namespace coco

@@ -3,11 +3,11 @@
 // the LLM. Not the LLM encoding itself, and not the loss weighting (see coco/nn/losses.h).
 #pragma once
 
-#include <cstdint>
-
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
+
+#include <cstdint>
 
 #include "coco/config/config.h"
 
@@ -22,29 +22,30 @@ enum class VQSelection {
 
 struct VQCodebookOptions {
   VQCodebookOptions(int64_t hidden, int64_t llm_width) : hidden_(hidden), llm_width_(llm_width) {}
-  TORCH_ARG(int64_t, hidden);                // d: width of h_rs
-  TORCH_ARG(int64_t, llm_width);             // D: width of one soft-prompt vector
-  TORCH_ARG(int64_t, num_codes) = 64;        // K
-  TORCH_ARG(int64_t, code_dim) = 64;         // d_q: width of the query and the code keys
-  TORCH_ARG(int64_t, prompt_len) = 4;        // P: soft-prompt vectors per code
-  TORCH_ARG(double, commitment_beta) = 0.25; // β
+  TORCH_ARG(int64_t, hidden);                 // d: width of h_rs
+  TORCH_ARG(int64_t, llm_width);              // D: width of one soft-prompt vector
+  TORCH_ARG(int64_t, num_codes) = 64;         // K
+  TORCH_ARG(int64_t, code_dim) = 64;          // d_q: width of the query and the code keys
+  TORCH_ARG(int64_t, prompt_len) = 4;         // P: soft-prompt vectors per code
+  TORCH_ARG(double, commitment_beta) = 0.25;  // β
   TORCH_ARG(VQSelection, selection) = VQSelection::kHard;
-  TORCH_ARG(double, temperature) = 1.0;      // τ of the soft mode
-  TORCH_ARG(int64_t, restart_after) = 100;   // training calls unused before a restart; 0: never
-  TORCH_ARG(double, prompt_init_std) = 0.02; // prompts before init_prompts()
+  TORCH_ARG(double, temperature) = 1.0;       // τ of the soft mode
+  TORCH_ARG(int64_t, restart_after) = 100;    // training calls unused before a restart; 0: never
+  TORCH_ARG(double, prompt_init_std) = 0.02;  // prompts before init_prompts()
 
+ public:  // TORCH_ARG leaves the struct private
   /// Reads num_codes, code_dim, prompt_len, commitment_beta, selection ("hard" | "soft" |
   /// "random"), temperature and restart_after; d and D come from the backbone and the LLM.
   static VQCodebookOptions from_config(ConfigNode& node, int64_t hidden, int64_t llm_width);
 };
 
 struct VQCodebookOutput {
-  torch::Tensor prompts;    // [B, P, D] selected (or mixed) soft prompts
-  torch::Tensor codes;      // [B] int64: the selected code (soft: the most probable one)
-  torch::Tensor loss_vq;    // []: codebook + β·commitment loss (0 in random mode)
-  torch::Tensor query;      // [B, d_q] q = W_q h_rs
-  torch::Tensor quantized;  // [B, d_q] q + sg(e_k* − q) (soft: probs · keys)
-  torch::Tensor probs;      // [B, K] selection weights: one-hot (hard, random) or softmax (soft)
+  torch::Tensor prompts;      // [B, P, D] selected (or mixed) soft prompts
+  torch::Tensor codes;        // [B] int64: the selected code (soft: the most probable one)
+  torch::Tensor loss_vq;      // []: codebook + β·commitment loss (0 in random mode)
+  torch::Tensor query;        // [B, d_q] q = W_q h_rs
+  torch::Tensor quantized;    // [B, d_q] q + sg(e_k* − q) (soft: probs · keys)
+  torch::Tensor probs;        // [B, K] selection weights: one-hot (hard, random) or softmax (soft)
   int64_t num_restarted = 0;  // dead codes re-initialised by this call
 };
 
