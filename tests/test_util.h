@@ -5,6 +5,17 @@
 
 namespace coco::test {
 
+/// The what() of the E that fn() throws, or "(no error)" when it throws nothing.
+template <typename E, typename Fn>
+std::string error_text(Fn&& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 /// A fresh directory under the system temp dir, removed when the object dies.
 class TempDir {
  public:

@@ -9,15 +9,6 @@
 namespace coco {
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(Config, DefaultsAreWrittenBackIntoTheResolvedConfig) {
   Json j = Json::parse(R"({"train": {"lr": 0.01}})");
   ConfigNode root(j, "c.json");
@@ -33,7 +24,7 @@ TEST(Config, UnknownKeyNamesItsPath) {
   ConfigNode root(j, "c.json");
   ConfigNode train = root.child("train");
   train.get_double("lr", 1e-3);
-  EXPECT_EQ(error_of([&] { train.finish(); }),
+  EXPECT_EQ(test::error_text<ConfigError>([&] { train.finish(); }),
             "c.json: config error at /train/lrr: unknown key (known keys here: lr)");
 }
 
@@ -41,13 +32,13 @@ TEST(Config, TypeAndRangeErrorsNameThePathAndValue) {
   Json j = Json::parse(R"({"model": {"heads": 0, "name": 5, "p": 1.5, "kind": "x"}})");
   ConfigNode root(j, "c.json");
   ConfigNode m = root.child("model");
-  EXPECT_EQ(error_of([&] { m.get_int("heads", 1, 1); }),
+  EXPECT_EQ(test::error_text<ConfigError>([&] { m.get_int("heads", 1, 1); }),
             "c.json: config error at /model/heads: must be >= 1, got 0");
-  EXPECT_EQ(error_of([&] { m.get_string("name", ""); }),
+  EXPECT_EQ(test::error_text<ConfigError>([&] { m.get_string("name", ""); }),
             "c.json: config error at /model/name: expected a string, got 5");
-  EXPECT_EQ(error_of([&] { m.get_double("p", 0, 0, 1); }),
+  EXPECT_EQ(test::error_text<ConfigError>([&] { m.get_double("p", 0, 0, 1); }),
             "c.json: config error at /model/p: must be in [0, 1], got 1.5");
-  EXPECT_EQ(error_of([&] { m.get_choice("kind", "a", {"a", "b"}); }),
+  EXPECT_EQ(test::error_text<ConfigError>([&] { m.get_choice("kind", "a", {"a", "b"}); }),
             "c.json: config error at /model/kind: expected one of a, b, got \"x\"");
 }
 
@@ -65,7 +56,7 @@ TEST(Config, OverridesParseJsonOrStrings) {
 TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
   test::TempDir dir;
   const auto path = dir.write("bad.json", "{\n  \"a\": 1,\n  \"b\": }\n");
-  const std::string msg = error_of([&] { read_json_file(path); });
+  const std::string msg = test::error_text<ConfigError>([&] { read_json_file(path); });
   EXPECT_EQ(msg.rfind(path + ":3:8: invalid JSON", 0), 0u) << msg;
 }
 

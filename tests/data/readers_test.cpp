@@ -17,15 +17,6 @@ const char* kItems =
     "3\tA3\tShampoo\tAcme\tHair\n"
     "4\tA4\tSoap\t\t\n";
 
-std::string data_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(Readers, UniformFormatLoads) {
   test::TempDir dir;
   const auto items = dir.write("items.tsv", kItems);
@@ -61,7 +52,7 @@ TEST(Readers, MalformedSequencesGetExactMessages) {
   for (const auto& c : cases) {
     test::TempDir dir;
     const auto file = dir.write("sequences.txt", c.contents);
-    EXPECT_EQ(data_error([&] { read_sequences_txt(file, 4, 3); }), file + ":" + c.message) << c.contents;
+    EXPECT_EQ(test::error_text<DataError>([&] { read_sequences_txt(file, 4, 3); }), file + ":" + c.message) << c.contents;
   }
 }
 
@@ -77,7 +68,7 @@ TEST(Readers, MalformedItemsGetExactMessages) {
   for (const auto& c : cases) {
     test::TempDir dir;
     const auto file = dir.write("items.tsv", c.contents);
-    EXPECT_EQ(data_error([&] { read_items_tsv(file); }), file + ":" + c.message) << c.contents;
+    EXPECT_EQ(test::error_text<DataError>([&] { read_items_tsv(file); }), file + ":" + c.message) << c.contents;
   }
 }
 
@@ -108,17 +99,17 @@ TEST(Readers, RecBoleUnknownItemAndBadTimestamp) {
   const auto inter = dir.write("toy.inter", "user_id:token\titem_id:token\ttimestamp:float\nu1\tm99\t5\n");
   DataOptions opt;
   opt.name = "toy";
-  EXPECT_EQ(data_error([&] { read_recbole(dir.path(), "toy", opt); }),
+  EXPECT_EQ(test::error_text<DataError>([&] { read_recbole(dir.path(), "toy", opt); }),
             inter + ":2: item 'm99' is not in toy.item");
   dir.write("toy.inter", "user_id:token\titem_id:token\ttimestamp:float\nu1\tm10\tsoon\n");
-  EXPECT_EQ(data_error([&] { read_recbole(dir.path(), "toy", opt); }),
+  EXPECT_EQ(test::error_text<DataError>([&] { read_recbole(dir.path(), "toy", opt); }),
             inter + ":2: timestamp 'soon' is not a number");
 }
 
 TEST(Readers, MissingDatasetListsWhereItLooked) {
   DataOptions opt;
   opt.name = "no-such-data";
-  const std::string msg = data_error([&] { locate_dataset(opt, "configs"); });
+  const std::string msg = test::error_text<DataError>([&] { locate_dataset(opt, "configs"); });
   EXPECT_NE(msg.find("dataset 'no-such-data' not found; looked for data/no-such-data/sequences.txt"),
             std::string::npos) << msg;
   EXPECT_NE(msg.find("shared/data/no-such-data/sequences.txt"), std::string::npos) << msg;

@@ -3,6 +3,8 @@
 #include "coco/nn/vq_codebook.h"
 
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <torch/torch.h>
 
 #include <functional>
@@ -33,15 +35,6 @@ VQCodebook make_identity_vq(int64_t k, int64_t restart_after = 0) {
 
 torch::Tensor one_hot_rows(const std::vector<int64_t>& codes, int64_t k) {
   return torch::one_hot(torch::tensor(codes, torch::kInt64), k).to(torch::kFloat32) * 10;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(VQCodebook, OutputShapesInEveryMode) {
@@ -248,7 +241,7 @@ TEST(VQCodebook, ConfigReadsEveryKeyAndNamesBadValues) {
   EXPECT_EQ(j["vq"]["commitment_beta"], 0.25);  // defaults written back
 
   auto parse = [](const std::string& text) {
-    return error_of([&] {
+    return test::error_text<ConfigError>([&] {
       Json c = Json::parse(text);
       ConfigNode r(c, "c.json");
       auto n = r.child("vq");
