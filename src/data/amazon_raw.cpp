@@ -3,7 +3,6 @@
 // lines, and the S3-Rec filtering/numbering. No torch here: this TU must compile fast.
 #include "coco/data/amazon_raw.h"
 
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -17,8 +16,10 @@
 #include <unordered_set>
 #include <utility>
 
+#include "coco/common/atomic_file.h"
 #include "coco/common/error.h"
 #include "coco/common/log.h"
+#include "coco/data/text.h"
 
 namespace coco::data {
 namespace {
@@ -146,39 +147,7 @@ class LineReader {
 // ---------------------------------------------------------------------------------------
 // UTF-8
 
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len = 0;
-    uint32_t cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (int j = 1; j < len; ++j) {
-      const auto cc = static_cast<unsigned char>(s[i + j]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
+bool valid_utf8(std::string_view s) { return invalid_utf8_offset(s) == std::string_view::npos; }
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
@@ -796,31 +765,6 @@ void read_meta(const std::string& path, AmazonFormat format,
              lines, out.items_with_meta, out.items.size(), repeated);
 }
 
-// ---------------------------------------------------------------------------------------
-// Output
-
-void write_atomically(const std::filesystem::path& target, const std::string& content) {
-  const std::filesystem::path tmp =
-      target.parent_path() / ("." + target.filename().string() + ".tmp" + std::to_string(getpid()));
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) throw DataError(tmp.string() + ": cannot create: " + std::strerror(errno));
-  bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-  ok = std::fflush(f) == 0 && ok;
-  ok = fsync(fileno(f)) == 0 && ok;
-  const int saved_errno = errno;
-  ok = std::fclose(f) == 0 && ok;
-  std::error_code ec;
-  if (!ok) {
-    std::filesystem::remove(tmp, ec);
-    throw DataError(target.string() + ": write failed: " + std::strerror(saved_errno));
-  }
-  std::filesystem::rename(tmp, target, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw DataError(target.string() + ": cannot rename temporary file: " + ec.message());
-  }
-}
-
 }  // namespace
 
 AmazonFormat parse_amazon_format(const std::string& name) {
@@ -979,8 +923,8 @@ void write_uniform_dataset(const AmazonDataset& dataset, const std::string& dir)
            it.categories + '\n';
   }
   const std::filesystem::path d(dir);
-  write_atomically(d / "sequences.txt", seq);
-  write_atomically(d / "items.tsv", tsv);
+  write_file_atomic((d / "sequences.txt").string(), seq);
+  write_file_atomic((d / "items.tsv").string(), tsv);
   log().info("[data] wrote {} and {}", (d / "sequences.txt").string(), (d / "items.tsv").string());
 }
 
