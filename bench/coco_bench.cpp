@@ -1,6 +1,6 @@
 // coco-bench: speed and memory of the framework's hot paths on real data, reported
 // as medians of repeated runs next to the machine's measured matmul rate.
-//   coco-bench --config configs/amazon_beauty.json [--epochs 3] [--evals 5]
+//   coco-bench --config configs/amazon_beauty_sasrec.json [--epochs 3] [--evals 5]
 // Prints one Markdown table; numbers go to BENCHMARKS.md with the command that made them.
 #include <algorithm>
 #include <chrono>

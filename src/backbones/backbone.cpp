@@ -11,6 +11,21 @@ namespace coco {
 
 void link_builtin_backbones();  // src/backbones/builtin.cpp
 
+std::vector<ParamGroup> RecommenderImpl::param_groups() {
+  ParamGroup all{"model", {}, 0};
+  for (auto& p : parameters()) {
+    if (p.requires_grad()) all.params.push_back(p);
+  }
+  return {all};
+}
+
+BackboneStep BackboneImpl::train_step(const TrainBatch& batch) {
+  const int64_t l = batch.items.size(1) - 1;
+  EvalBatch last{batch.users, batch.items.narrow(1, 0, l), batch.items.select(1, l)};
+  LossTerms terms = loss(batch);
+  return {std::move(terms), user_repr(last)};
+}
+
 torch::Tensor BackboneImpl::user_repr(const EvalBatch& batch) {
   return encode(batch.history).select(1, batch.history.size(1) - 1);
 }

@@ -66,12 +66,13 @@ torch::Tensor SASRecImpl::encode(const torch::Tensor& items) {
   return unpack(final_norm_ ? final_norm_(x) : x, index, b, l);
 }
 
-LossTerms SASRecImpl::loss(const TrainBatch& batch) {
+BackboneStep SASRecImpl::train_step(const TrainBatch& batch) {
   const int64_t l = batch.items.size(1) - 1;
   const auto inputs = batch.items.narrow(1, 0, l);
   const auto targets = batch.items.narrow(1, 1, l);
-  auto total = next_item_loss(encode(inputs), inputs, targets, item_emb_->weight, options.loss);
-  return {total, {{"rec", total.detach()}}};
+  const auto hidden = encode(inputs);
+  auto total = next_item_loss(hidden, inputs, targets, item_emb_->weight, options.loss);
+  return {{total, {{"rec", total.detach()}}}, hidden.select(1, l - 1)};
 }
 
 }  // namespace coco

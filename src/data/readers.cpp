@@ -28,6 +28,7 @@ DataOptions DataOptions::from_config(ConfigNode& node) {
   o.max_len = node.get_int("max_len", o.max_len, 1, 4096);
   o.min_length = node.get_int("min_length", o.min_length, 3);
   o.title_field = node.get_string("title_field", o.title_field);
+  o.max_users = node.get_int("max_users", o.max_users, 0);
   node.finish();
   return o;
 }
@@ -347,7 +348,12 @@ Dataset load_dataset(const DataOptions& opt, const std::string& config_dir) {
   } else {
     ds = read_recbole(dir, opt.name, opt);
   }
-  const auto& in = ds.interactions;
+  auto& in = ds.interactions;
+  if (opt.max_users > 0 && opt.max_users < in.num_users()) {  // the item catalogue stays whole
+    in.offsets.resize(static_cast<size_t>(opt.max_users + 1));
+    in.items.resize(static_cast<size_t>(in.offsets.back()));
+    if (!ds.user_raw_ids.empty()) ds.user_raw_ids.resize(static_cast<size_t>(opt.max_users));
+  }
   log().info("[data] {}: {} users, {} items, {} interactions (avg length {:.2f}) from {}", ds.name,
              in.num_users(), in.num_items, in.items.size(),
              static_cast<double>(in.items.size()) / std::max<int64_t>(1, in.num_users()), dir);

@@ -69,9 +69,10 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const DecoderC
   // share key/value head g (heads g·n_rep … g·n_rep + n_rep − 1) are stacked along T.
   const auto rep = h / hkv;
   q = q.reshape({b, hkv, rep * t, dh});                                     // [B,Hkv,rep·T,Dh]
-  auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32);  // [B,Hkv,rep·T,T]
-  scores.view({b, hkv, rep, t, t}).add_(ctx.attn_bias.unsqueeze(1));        // bias [B,1,1,T,T]
-  const auto probs = torch::softmax(scores, -1).to(x.scalar_type());
+  // Out of place: an in-place add on a view costs a whole CopySlices pass in backward.
+  const auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32).view({b, hkv, rep, t, t}) +
+                      ctx.attn_bias.unsqueeze(1);  // [B,Hkv,rep,T,T], bias [B,1,1,T,T]
+  const auto probs = torch::softmax(scores, -1).to(x.scalar_type()).view({b, hkv, rep * t, t});
   const auto out = torch::matmul(probs, v)  // [B,Hkv,rep·T,Dh]
                        .view({b, h, t, dh})
                        .transpose(1, 2)

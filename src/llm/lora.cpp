@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "coco/backbones/dropout.h"
 #include "coco/common/error.h"
 #include "coco/config/config.h"
 #include "coco/llm/safetensors.h"
@@ -88,8 +89,20 @@ void LoRALinearImpl::reset() {
 
 void LoRALinearImpl::attach_adapter(int64_t rank, double alpha, double dropout) {
   TORCH_CHECK(rank > 0, "LoRA rank must be positive, got ", rank);
+  if (merged_) {
+    // A merged adapter cannot be unregistered; a new one of the same rank reuses its tensors.
+    TORCH_CHECK(rank == options.rank(), "a merged LoRA adapter of rank ", options.rank(),
+                " can only be replaced by one of the same rank, got ", rank);
+    torch::NoGradGuard no_grad;
+    torch::nn::init::kaiming_uniform_(lora_A, std::sqrt(5.0));
+    lora_B.zero_();
+    lora_A.set_requires_grad(true);
+    lora_B.set_requires_grad(true);
+    options.alpha(alpha).dropout(dropout);
+    merged_ = false;
+    return;
+  }
   if (has_adapter()) return;
-  merged_ = false;
   options.rank(rank).alpha(alpha).dropout(dropout);
   const auto in = options.in_features(), out = options.out_features();
   // Adapters stay float32 even on a bfloat16 model: they are what the optimiser updates.
@@ -112,21 +125,60 @@ void LoRALinearImpl::merge_adapter() {
   lora_B.set_requires_grad(false);
 }
 
+namespace {
+
+// s · B A h with per-example gradient masking for A and B: every row sends gradient to h,
+// only rows with m = 1 to A and B. The mask is read when backward runs, not when forward
+// runs, so a caller may decide it from the forward's own output (CoCo's decision matrix).
+// Equal in value and gradients to m ⊙ BAh + (1 − m) ⊙ sg(B) sg(A) h, at the cost of one
+// adapter product instead of two.
+struct MaskedLoRAFunction : torch::autograd::Function<MaskedLoRAFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
+                               const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask,
+                               double scale) {
+    const auto u = torch::linear(h, a);  // [B, ..., r]
+    ctx->save_for_backward({h, a, b, u});
+    ctx->saved_data["mask"] = mask;  // deliberately not version-checked: see above
+    ctx->saved_data["scale"] = scale;
+    return torch::linear(u, b) * scale;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &h = saved[0], &a = saved[1], &b = saved[2], &u = saved[3];
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const auto g = grads[0] * scale;  // [B, ..., O]
+    const auto gu = torch::matmul(g, b);  // [B, ..., r]
+    torch::Tensor gh, ga, gb;
+    if (ctx->needs_input_grad(0)) gh = torch::matmul(gu, a);
+    if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
+      std::vector<int64_t> view(static_cast<size_t>(g.dim()), 1);
+      view[0] = g.size(0);
+      const auto m = ctx->saved_data["mask"].toTensor().to(g.scalar_type()).view(view);
+      const auto gm = (g * m).flatten(0, -2);  // [N, O]
+      gb = torch::matmul(gm.t(), u.flatten(0, -2));                               // [O, r]
+      ga = torch::matmul(torch::matmul(gm, b).t(), h.flatten(0, -2));              // [r, I]
+    }
+    return {gh, ga, gb, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor LoRALinearImpl::forward(const torch::Tensor& x, const torch::Tensor& lora_mask) {
   auto y = torch::linear(x, weight, bias);  // [B, ..., O]
   if (!has_adapter() || merged_) return y;
   const double p = options.dropout();
   const auto xa = x.to(lora_A.scalar_type());
-  const auto h = (p > 0 && is_training()) ? torch::dropout(xa, p, true) : xa;
-  auto live = torch::linear(torch::linear(h, lora_A), lora_B);  // [B, ..., O]
-  if (!lora_mask.defined()) return y + (live * scale()).to(y.scalar_type());
+  const auto h = fast_dropout(xa, p, is_training());
+  if (!lora_mask.defined()) {
+    return y + (torch::linear(torch::linear(h, lora_A), lora_B) * scale()).to(y.scalar_type());
+  }
   TORCH_CHECK(lora_mask.dim() == 1 && lora_mask.size(0) == x.size(0),
               "lora_mask must be [B] with B = ", x.size(0), ", got ", lora_mask.sizes());
-  auto frozen = torch::linear(torch::linear(h, lora_A.detach()), lora_B.detach());
-  std::vector<int64_t> view(static_cast<size_t>(x.dim()), 1);
-  view[0] = x.size(0);
-  const auto m = lora_mask.to(live.scalar_type()).view(view);  // [B, 1, ..., 1]
-  return y + ((m * live + (1 - m) * frozen) * scale()).to(y.scalar_type());
+  TORCH_CHECK(!lora_mask.requires_grad(), "lora_mask must not require gradient");
+  return y + MaskedLoRAFunction::apply(h, lora_A, lora_B, lora_mask, scale()).to(y.scalar_type());
 }
 
 std::vector<std::string> attach_lora(torch::nn::Module& root, const LoRAOptions& options) {

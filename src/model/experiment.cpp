@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "coco/common/log.h"
+#include "coco/model/coco_model.h"
 
 namespace coco {
 
@@ -30,6 +31,8 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
   }
   // Check the backbone's name before the (slower) data loading, then build it.
   ConfigNode backbone = root.child("backbone");
+  const bool with_knowledge = root.has("coco");
+  ConfigNode coco = root.child("coco");
   root.finish();
   ex.device = resolve_device(ex.run.device);
   torch::set_num_threads(ex.run.threads > 0 ? static_cast<int>(ex.run.threads)
@@ -38,8 +41,16 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
   ex.dataset = load_dataset(ex.data_options, config_dir);
   torch::manual_seed(static_cast<uint64_t>(ex.run.seed));  // initial weights
   BackboneSpec spec{ex.dataset.interactions.num_items, ex.data_options.max_len};
-  ex.model = BackboneRegistry::instance().create(backbone, spec);
+  Backbone net = BackboneRegistry::instance().create(backbone, spec);
   ex.model_name = ex.config["backbone"]["name"].get<std::string>();
+  if (with_knowledge) {
+    auto options = CoCoOptions::from_config(coco, net->hidden_size(), config_dir);
+    ex.model = std::make_shared<CoCoModelImpl>(net, std::move(options), ex.dataset.catalog);
+    ex.model_name = "coco-" + ex.model_name;
+  } else {
+    ex.config.erase("coco");  // child() left an empty object
+    ex.model = net;
+  }
   return ex;
 }
 

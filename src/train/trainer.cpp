@@ -84,20 +84,28 @@ Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& dat
     throw ConfigError("config error at /train/metric: \"" + options_.metric + "\" is not computed");
   }
   model_->to(context_.device);
-  std::vector<torch::Tensor> params;
-  for (auto& p : model_->parameters()) {
-    if (p.requires_grad()) params.push_back(p);
+  // One optimiser group per model group (e.g. CoCo: recommender, knowledge, LoRA).
+  auto group_options = [&](double lr) -> std::unique_ptr<torch::optim::OptimizerOptions> {
+    if (options_.optimizer == "adamw") {
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr)
+                                                              .betas({options_.beta1, options_.beta2})
+                                                              .weight_decay(options_.weight_decay));
+    }
+    return std::make_unique<torch::optim::AdamOptions>(
+        torch::optim::AdamOptions(lr).betas({options_.beta1, options_.beta2}).weight_decay(options_.weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (auto& g : model_->param_groups()) {
+    if (g.params.empty()) continue;
+    groups.emplace_back(g.params, group_options(g.lr > 0 ? g.lr : options_.lr));
+    group_names_.push_back(g.name);
   }
   if (options_.optimizer == "adamw") {
     optimizer_ = std::make_unique<torch::optim::AdamW>(
-        params, torch::optim::AdamWOptions(options_.lr)
-                    .betas({options_.beta1, options_.beta2})
-                    .weight_decay(options_.weight_decay));
+        groups, static_cast<torch::optim::AdamWOptions&>(*group_options(options_.lr)));
   } else {
     optimizer_ = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(options_.lr)
-                    .betas({options_.beta1, options_.beta2})
-                    .weight_decay(options_.weight_decay));
+        groups, static_cast<torch::optim::AdamOptions&>(*group_options(options_.lr)));
   }
   for (auto& g : optimizer_->param_groups()) base_lr_.push_back(g.options().get_lr());
   if (is_main()) fs::create_directories(context_.output_dir);
@@ -157,6 +165,7 @@ void Trainer::train_epoch() {
   // function of (seed, epoch). A mid-epoch resume restores the saved state instead.
   if (state_.batch == 0) torch::manual_seed(mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch));
   model_->train();
+  model_->begin_epoch(state_.epoch);
   const int64_t num_batches = loader_.num_batches();
   const int64_t total_steps = options_.epochs * num_batches;
   Progress progress(state_.epoch, options_.epochs, num_batches);
@@ -211,6 +220,12 @@ void Trainer::end_epoch() {
   }
   record["train"] = train;
   record["lr"] = optimizer_->param_groups()[0].options().get_lr();
+  if (group_names_.size() > 1) {
+    for (size_t g = 0; g < group_names_.size(); ++g) {
+      record["lr_groups"][group_names_[g]] = optimizer_->param_groups()[g].options().get_lr();
+    }
+  }
+  if (Json diagnostics = model_->epoch_diagnostics(); !diagnostics.is_null()) record["diagnostics"] = diagnostics;
 
   std::string valid_text;
   const bool evaluate = epoch % options_.eval_every == 0 || epoch == options_.epochs;

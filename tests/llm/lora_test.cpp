@@ -164,6 +164,54 @@ TEST(Lora, MaskedGradientEqualsGradientOfMaskedInExamplesAlone) {
   EXPECT_TRUE(torch::equal(model->forward(embeds, {}, mask), model->forward(embeds)));
 }
 
+// CoCo decides the mask from the forward's output: a mask filled in after the forward must
+// act exactly like the same mask given up front.
+TEST(Lora, MaskFilledAfterForwardActsAtBackward) {
+  torch::manual_seed(4);
+  LlamaModel model(tiny_config());
+  attach_lora(*model, LoRAOptions().dropout(0.0));
+  {
+    torch::NoGradGuard g;
+    for (auto& p : lora_parameters(*model)) p.normal_(0, 0.1);
+  }
+  const auto embeds = model->embed_tokens(torch::randint(0, 40, {3, 5})).detach();
+  auto grads_with = [&](bool deferred) {
+    auto mask = deferred ? torch::zeros({3}) : torch::tensor({0.f, 1.f, 0.f});
+    auto loss = model->forward(embeds, {}, mask).pow(2).sum();
+    if (deferred) mask.index_put_({1}, 1.0f);
+    loss.backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : lora_parameters(*model)) {
+      g.push_back(p.grad().clone());
+      p.mutable_grad() = torch::Tensor();
+    }
+    return g;
+  };
+  const auto upfront = grads_with(false), deferred = grads_with(true);
+  for (size_t i = 0; i < upfront.size(); ++i) {
+    EXPECT_GT(upfront[i].abs().sum().item<double>(), 0.0);
+    EXPECT_TRUE(torch::allclose(upfront[i], deferred[i])) << "parameter " << i;
+  }
+}
+
+// After merging, a new adapter of the same rank starts fresh (B = 0) and trains again.
+TEST(Lora, ReattachAfterMerge) {
+  LoRALinear lin(LoRALinearOptions(4, 3));
+  lin->attach_adapter(2, 4.0, 0.0);
+  {
+    torch::NoGradGuard g;
+    lin->lora_B.fill_(0.5);
+  }
+  lin->merge_adapter();
+  const auto x = torch::randn({2, 4});
+  const auto merged = lin->forward(x).detach();
+  lin->attach_adapter(2, 4.0, 0.0);
+  EXPECT_FALSE(lin->merged());
+  EXPECT_TRUE(lin->lora_B.requires_grad());
+  EXPECT_EQ(lin->lora_B.abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(torch::allclose(lin->forward(x), merged));
+}
+
 TEST(Lora, MergeAndSaveLoad) {
   torch::manual_seed(3);
   test::TempDir tmp;

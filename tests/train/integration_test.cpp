@@ -22,7 +22,8 @@ namespace coco {
 namespace {
 
 const std::string kTools = COCO_TOOLS_DIR;
-const std::string kConfig = std::string(COCO_SOURCE_DIR) + "/configs/amazon_beauty.json";
+const std::string kConfig = std::string(COCO_SOURCE_DIR) + "/configs/amazon_beauty_sasrec.json";
+const std::string kCoCoConfig = std::string(COCO_SOURCE_DIR) + "/configs/amazon_beauty.json";
 
 TEST(BeautyIntegration, TwoEpochsOfSASRecLiftValidationNdcg) {
   const std::string dir = test::shared_dataset("amazon-beauty");

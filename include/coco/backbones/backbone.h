@@ -21,8 +21,19 @@ struct BackboneSpec {
   int64_t max_len = 50;   // L
 };
 
+/// A training step's loss and the representation h_rs that predicts each row's last item
+/// (batch.items[:, -1]) from the items before it, as user_repr would compute it.
+struct BackboneStep {
+  LossTerms loss;
+  torch::Tensor repr;  // [B, d]
+};
+
 class BackboneImpl : public RecommenderImpl {
  public:
+  /// Default: loss(batch) plus a separate user_repr pass. Backbones whose training forward
+  /// already computes h_rs (SASRec, GRU4Rec) override it to share that forward.
+  virtual BackboneStep train_step(const TrainBatch& batch);
+
   /// Hidden states of a left-padded item sequence.
   virtual torch::Tensor encode(const torch::Tensor& items) = 0;  // [B, L] → [B, L, d]
 

@@ -31,7 +31,8 @@ class GRU4RecImpl : public BackboneImpl {
   explicit GRU4RecImpl(GRU4RecOptions options);
 
   torch::Tensor encode(const torch::Tensor& items) override;  // [B, L] → [B, L, d]
-  LossTerms loss(const TrainBatch& batch) override;
+  LossTerms loss(const TrainBatch& batch) override { return train_step(batch).loss; }
+  BackboneStep train_step(const TrainBatch& batch) override;  // one shared forward
   bool is_causal() const override { return true; }
   torch::Tensor item_embeddings() override { return item_emb_->weight; }  // [V + 1, d]
   int64_t hidden_size() const override { return options.hidden; }

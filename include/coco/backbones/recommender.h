@@ -12,6 +12,7 @@
 
 #include <torch/nn/module.h>
 
+#include "coco/config/config.h"
 #include "coco/data/batches.h"
 
 namespace coco {
@@ -22,8 +23,25 @@ struct LossTerms {
   std::vector<std::pair<std::string, torch::Tensor>> parts;  // name → [] detached
 };
 
+/// Trainable parameters that share one learning rate.
+struct ParamGroup {
+  std::string name;
+  std::vector<torch::Tensor> params;
+  double lr = 0;  // 0: the trainer's train.lr
+};
+
 class RecommenderImpl : public torch::nn::Module {
  public:
+  /// Optimiser groups; default: every trainable parameter in one group at train.lr.
+  virtual std::vector<ParamGroup> param_groups();
+
+  /// Called by the trainer before each training epoch (0-based), e.g. for warm-up phases.
+  virtual void begin_epoch(int64_t /*epoch*/) {}
+
+  /// Statistics gathered since the last call (logged with each epoch), then reset; null
+  /// when the model has none.
+  virtual Json epoch_diagnostics() { return nullptr; }
+
   /// Loss of one training batch (the module is in train mode).
   virtual LossTerms loss(const TrainBatch& batch) = 0;
 

@@ -22,7 +22,8 @@ struct LlamaInput {
   torch::Tensor input_ids;         // [B, T] int64
   torch::Tensor inputs_embeds;     // [B, T, D] (e.g. soft prompts prepended to embed_tokens(ids))
   torch::Tensor attention_mask;    // [B, T] 1 = token, 0 = padding (left or right); undefined = all
-  torch::Tensor lora_mask;         // [B] 1 = this example trains the adapters; undefined = all
+  torch::Tensor lora_mask;         // [B] 1 = this example trains the adapters; undefined = all.
+                                   // Read at backward time (see LoRALinearImpl::forward).
   int64_t output_last_layers = 0;  // n > 0: also return the last n layers' states
   bool output_logits = false;
 };

@@ -54,11 +54,14 @@ class LoRALinearImpl : public torch::nn::Cloneable<LoRALinearImpl> {
   explicit LoRALinearImpl(LoRALinearOptions options);
 
   void reset() override;
-  /// x: [B, ..., I]; lora_mask: [B] (bool or 0/1), undefined = every example learns.
+  /// x: [B, ..., I]; lora_mask: [B] (bool or 0/1, no gradient), undefined = every example
+  /// learns. The mask is read when the backward pass runs, so a caller may fill it in place
+  /// after the forward (CoCo decides it from the forward's output).
   torch::Tensor forward(const torch::Tensor& x,
                         const torch::Tensor& lora_mask = {});  // [B, ..., O]
 
-  /// Adds a fresh adapter (A Kaiming-uniform, B zero) in float32 on the weight's device.
+  /// Adds a fresh adapter (A Kaiming-uniform, B zero) in float32 on the weight's device. After
+  /// merge_adapter() it re-initialises the merged adapter's tensors (same rank only).
   void attach_adapter(int64_t rank, double alpha, double dropout);
   /// W ← W + s B A, then drops the adapter (for inference).
   void merge_adapter();

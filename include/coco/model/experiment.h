@@ -22,7 +22,7 @@ struct Experiment {
   EvalOptions eval;
   Dataset dataset;
   std::shared_ptr<RecommenderImpl> model;
-  std::string model_name;  // registered backbone name, e.g. "sasrec"
+  std::string model_name;  // registered backbone name, e.g. "sasrec"; "coco-sasrec" with knowledge
   torch::Device device = torch::kCPU;
 
   /// Parses `config` (after overrides), loads the data and builds the model. Relative

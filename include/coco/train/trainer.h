@@ -64,7 +64,8 @@ class Trainer {
   TrainerContext context_;
   TrainLoader loader_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<double> base_lr_;  // per parameter group
+  std::vector<double> base_lr_;           // per parameter group
+  std::vector<std::string> group_names_;  // per parameter group
   TrainState state_;
   std::chrono::steady_clock::time_point fit_start_;
 };

@@ -1,0 +1,255 @@
+// CoCo's training step, fused evaluation with the knowledge cache, and its diagnostics.
+#include "coco/model/coco_model.h"
+
+#include <torch/torch.h>
+
+#include "coco/common/error.h"
+#include "coco/data/batches.h"
+#include "coco/llm/llama_loader.h"
+#include "coco/nn/losses.h"
+
+namespace coco {
+
+namespace {
+
+// Short facet prompts the codebook starts from (METHOD.md step 2), cycled to K.
+const std::vector<std::string> kDefaultFacets = {
+    "Focus on the brand.",          "Focus on the price range.",    "Focus on the category.",
+    "Focus on the style.",          "Focus on the quality.",        "Focus on what the items are used for.",
+    "Focus on the newest item.",    "Focus on what the items have in common.",
+};
+
+uint64_t history_hash(const int64_t* row, int64_t length) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL;
+  for (int64_t j = 0; j < length; ++j) {
+    if (row[j] > 0) h = mix_seed(h, static_cast<uint64_t>(row[j]));
+  }
+  return h;
+}
+
+}  // namespace
+
+CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden, const std::string& config_dir) {
+  CoCoOptions o;
+  ConfigNode knowledge = node.child("knowledge");
+  o.knowledge = KnowledgeOptions::from_config(knowledge, config_dir);
+  const int64_t llm_width = llm::read_llama_config(o.knowledge.llm.path()).hidden_size();
+  ConfigNode vq = node.child("vq");
+  o.vq = VQCodebookOptions::from_config(vq, hidden, llm_width);
+  ConfigNode aligner = node.child("aligner");
+  o.aligner = AlignerOptions::from_config(aligner, llm_width, hidden);
+  ConfigNode decision = node.child("decision");
+  o.decision = DecisionOptions::from_config(decision);
+  ConfigNode fusion = node.child("fusion");
+  o.fusion = FusionOptions::from_config(fusion, hidden);
+  ConfigNode adapt = node.child("adapt");
+  o.adapt = AdaptOptions::from_config(adapt);
+  o.facets = node.get_string_list("facets", kDefaultFacets);
+  if (o.facets.empty()) node.fail("facets", "at least one facet prompt is needed");
+  o.prompt_noise = node.get_double("prompt_noise", o.prompt_noise, 0, 10);
+  {
+    ConfigNode loss = node.child("loss");
+    o.lambda_fused = loss.get_double("rec_fused", o.lambda_fused, 0, 1e6);
+    o.lambda_nce = loss.get_double("nce", o.lambda_nce, 0, 1e6);
+    o.lambda_align = loss.get_double("align", o.lambda_align, 0, 1e6);
+    o.lambda_vq = loss.get_double("vq", o.lambda_vq, 0, 1e6);
+    o.lambda_ortho = loss.get_double("ortho", o.lambda_ortho, 0, 1e6);
+    o.tau_nce = loss.get_double("tau_nce", o.tau_nce, 1e-6, 1e6);
+    o.tau_align = loss.get_double("tau_align", o.tau_align, 1e-6, 1e6);
+    loss.finish();
+  }
+  {
+    ConfigNode lr = node.child("lr");
+    o.lr_knowledge = lr.get_double("knowledge", o.lr_knowledge, 0, 10);
+    o.lr_lora = lr.get_double("lora", o.lr_lora, 0, 10);
+    lr.finish();
+  }
+  o.warmup_epochs = node.get_int("warmup_epochs", o.warmup_epochs, 0);
+  node.finish();
+  return o;
+}
+
+CoCoModelImpl::CoCoModelImpl(Backbone backbone, CoCoOptions options_, const ItemCatalog& catalog)
+    : options(std::move(options_)), backbone_(std::move(backbone)) {
+  register_module("backbone", backbone_);
+  knowledge_ = register_module("knowledge", KnowledgeEncoder(options.knowledge, catalog));
+  vq_ = register_module("vq", VQCodebook(options.vq));
+  vq_->init_prompts(knowledge_->prompt_embeddings(options.facets, options.vq.num_codes(), options.vq.prompt_len()),
+                    options.prompt_noise);
+  aligner_ = register_module("aligner", Aligner(options.aligner));
+  decision_ = register_module("decision", DecisionMatrix(options.decision));
+  fusion_ = register_module("fusion", Fusion(options.fusion));
+  code_examples_ = torch::zeros({options.vq.num_codes()}, torch::kFloat64);
+  code_active_ = torch::zeros_like(code_examples_);
+}
+
+CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs, const torch::Tensor& history,
+                                                    const torch::Tensor& lora_mask) {
+  Knowledge k;
+  k.vq = vq_(h_rs);
+  const auto out = knowledge_(k.vq.prompts, history, lora_mask);
+  k.h_aligned = aligner_->forward_joint(out.states, out.text_mask).h_aligned;
+  return k;
+}
+
+LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
+  BackboneStep step = backbone_->train_step(batch);
+  if (epoch_ < options.warmup_epochs) return std::move(step.loss);
+  const int64_t l = batch.items.size(1) - 1, b = batch.items.size(0);
+  const auto history = batch.items.narrow(1, 0, l);
+  const auto target = batch.items.select(1, l);  // [B]
+  const auto& h_rs = step.repr;                   // [B, d]
+
+  // Filled from the decision matrix below; the LoRA layers read it during backward.
+  auto lora_mask = torch::zeros({b}, h_rs.options().requires_grad(false));
+  Knowledge k = knowledge_of(h_rs, history, lora_mask);
+  const auto h_u = fusion_(h_rs, k.h_aligned);  // [B, d]
+
+  // log p(target) over items 1..V from a representation's scores
+  auto logp = [&](const torch::Tensor& scores) {  // [B, V + 1] → [B]
+    const auto lse = scores.narrow(1, 1, scores.size(1) - 1).logsumexp(1);
+    return scores.gather(1, target.unsqueeze(1)).squeeze(1) - lse;
+  };
+  const auto fused_scores = score_all(h_u);        // [B, V + 1]
+  const auto l_fused = -logp(fused_scores).mean();  // the output's own objective at the last position
+
+  DecisionOutput decision;
+  {
+    torch::NoGradGuard no_grad;
+    decision = decision_(k.h_aligned, h_rs, logp(fused_scores.detach()), logp(score_all(h_rs)));
+    lora_mask.copy_(decision.mask);
+    const auto per_code = DecisionMatrixImpl::per_code_activation(decision.mask, k.vq.codes, options.vq.num_codes());
+    code_examples_ += per_code.examples.to(torch::kCPU, torch::kFloat64);
+    code_active_ += per_code.active.to(torch::kCPU, torch::kFloat64);
+    sum_a_ += decision.a.sum().item<double>();
+    sum_delta_ += decision.delta.sum().item<double>();
+    sum_mask_ += decision.mask.sum().item<double>();
+    examples_ += static_cast<double>(b);
+    restarted_ += k.vq.num_restarted;
+  }
+
+  const auto l_nce =
+      nce_item_loss(h_u, backbone_->item_embeddings().index_select(0, target), options.tau_nce, target);
+  const auto l_align = info_nce(k.h_aligned, h_rs.detach(), options.tau_align);
+  const auto l_ortho = orthogonality_loss(vq_->prompts());
+  LossTerms terms = std::move(step.loss);
+  terms.total = terms.total + options.lambda_fused * l_fused + options.lambda_nce * l_nce + options.lambda_align * l_align +
+                options.lambda_vq * k.vq.loss_vq + options.lambda_ortho * l_ortho;
+  terms.parts.emplace_back("rec_fused", l_fused.detach());
+  terms.parts.emplace_back("nce", l_nce.detach());
+  terms.parts.emplace_back("align", l_align.detach());
+  terms.parts.emplace_back("vq", k.vq.loss_vq.detach());
+  terms.parts.emplace_back("ortho", l_ortho.detach());
+  return terms;
+}
+
+torch::Tensor CoCoModelImpl::user_repr(const EvalBatch& batch) {
+  const auto h_rs = backbone_->user_repr(batch);
+  const auto h_aligned = is_training() || torch::GradMode::is_enabled()
+                             ? knowledge_of(h_rs, batch.history, {}).h_aligned
+                             : cached_knowledge(h_rs, batch.history);
+  return fusion_(h_rs, h_aligned);
+}
+
+std::vector<std::pair<const void*, int64_t>> CoCoModelImpl::weights_version() const {
+  std::vector<std::pair<const void*, int64_t>> v;
+  for (const auto& p : parameters()) v.emplace_back(p.data_ptr(), p._version());
+  for (const auto& p : buffers()) v.emplace_back(p.data_ptr(), p._version());
+  return v;
+}
+
+torch::Tensor CoCoModelImpl::cached_knowledge(const torch::Tensor& h_rs, const torch::Tensor& history) {
+  auto version = weights_version();
+  if (version != cache_version_) {  // a weight changed (optimiser step, checkpoint load, move)
+    cache_index_.clear();
+    cache_rows_.clear();
+    cache_version_ = std::move(version);
+  }
+  const int64_t d = h_rs.size(1), b = h_rs.size(0);
+  const auto hist = history.to(torch::kCPU).contiguous();
+  std::vector<int64_t> rows(static_cast<size_t>(b)), missing;
+  int64_t next = static_cast<int64_t>(cache_index_.size());
+  for (int64_t r = 0; r < b; ++r) {
+    const uint64_t key = history_hash(hist.data_ptr<int64_t>() + r * hist.size(1), hist.size(1));
+    auto [it, added] = cache_index_.emplace(key, next);
+    if (added) {
+      missing.push_back(r);
+      ++next;
+    }
+    rows[static_cast<size_t>(r)] = it->second;
+  }
+  if (!missing.empty()) {
+    const auto idx = torch::tensor(missing, torch::kInt64).to(h_rs.device());
+    const auto fresh = knowledge_of(h_rs.index_select(0, idx), history.index_select(0, idx), {})
+                           .h_aligned.to(torch::kCPU, torch::kFloat32)
+                           .contiguous();
+    cache_rows_.insert(cache_rows_.end(), fresh.data_ptr<float>(), fresh.data_ptr<float>() + fresh.numel());
+  }
+  auto out = torch::empty({b, d}, torch::kFloat32);
+  for (int64_t r = 0; r < b; ++r) {
+    std::copy_n(cache_rows_.data() + rows[static_cast<size_t>(r)] * d, d, out.data_ptr<float>() + r * d);
+  }
+  return out.to(h_rs.device(), h_rs.scalar_type());
+}
+
+std::vector<ParamGroup> CoCoModelImpl::param_groups() {
+  auto trainable = [](const std::vector<torch::Tensor>& ps) {
+    std::vector<torch::Tensor> out;
+    for (const auto& p : ps) {
+      if (p.requires_grad()) out.push_back(p);
+    }
+    return out;
+  };
+  std::vector<torch::Tensor> knowledge = trainable(vq_->parameters());
+  for (const auto& m : {aligner_->parameters(), fusion_->parameters()}) {
+    const auto t = trainable(m);
+    knowledge.insert(knowledge.end(), t.begin(), t.end());
+  }
+  return {{"recommender", trainable(backbone_->parameters()), 0},
+          {"knowledge", knowledge, options.lr_knowledge},
+          {"lora", llm::lora_parameters(*knowledge_->llm()), options.lr_lora}};
+}
+
+Json CoCoModelImpl::epoch_diagnostics() {
+  Json j = {{"knowledge_active", examples_ > 0}};
+  if (examples_ > 0) {
+    const auto rate = torch::where(code_examples_ > 0, code_active_ / code_examples_.clamp_min(1),
+                                   torch::zeros_like(code_examples_));
+    const auto hist = vq_->usage_histogram().to(torch::kCPU).contiguous();
+    j["codebook_perplexity"] = vq_->perplexity();
+    j["code_usage"] = std::vector<double>(hist.data_ptr<double>(), hist.data_ptr<double>() + hist.numel());
+    j["restarted_codes"] = restarted_;
+    j["decision_rate"] = sum_mask_ / examples_;
+    j["decision_rate_per_code"] = std::vector<double>(rate.data_ptr<double>(), rate.data_ptr<double>() + rate.numel());
+    j["mean_alignment_cos"] = sum_a_ / examples_;
+    j["mean_utility"] = sum_delta_ / examples_;
+    j["examples"] = examples_;
+  }
+  vq_->reset_usage();
+  sum_a_ = sum_delta_ = sum_mask_ = examples_ = 0;
+  restarted_ = 0;
+  code_examples_.zero_();
+  code_active_.zero_();
+  return j;
+}
+
+CoCoRepresentations CoCoModelImpl::representations(const EvalBatch& batch) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = is_training();
+  eval();
+  const auto h_rs = backbone_->user_repr(batch);
+  Knowledge k = knowledge_of(h_rs, batch.history, {});
+  train(was_training);
+  return {h_rs, k.h_aligned, k.vq.codes};
+}
+
+AdaptResult CoCoModelImpl::adapt_catalogue(uint64_t seed) {
+  AdaptResult r = adapt_to_catalogue(*knowledge_, options.adapt, seed);
+  if (options.adapt.epochs > 0 && options.adapt.mode == "full") {  // the embeddings moved
+    vq_->init_prompts(knowledge_->prompt_embeddings(options.facets, options.vq.num_codes(), options.vq.prompt_len()),
+                      options.prompt_noise);
+  }
+  return r;
+}
+
+}  // namespace coco

@@ -1,0 +1,174 @@
+// CoCoModel and its knowledge encoder on the real stories260K LLM and Amazon Beauty titles:
+// config errors, the user text, LoRA gradient masking inside the model, optimiser groups and
+// the evaluation cache. Skipped with a message when ../shared is absent.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "coco/common/error.h"
+#include "coco/llm/lora.h"
+#include "coco/model/coco_model.h"
+#include "coco/model/experiment.h"
+#include "test_util.h"
+
+namespace coco {
+namespace {
+
+const std::string kLlm = std::string(COCO_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+
+// A small CoCo-SASRec on the first 300 Beauty users; `edit` changes the config first.
+Json small_config(const std::string& data_dir) {
+  return Json::parse(R"({
+    "seed": 3, "device": "cpu", "log_level": "warn",
+    "data": {"name": "amazon-beauty", "max_len": 20, "max_users": 300},
+    "backbone": {"name": "sasrec", "hidden": 32, "dropout": 0.1, "attn_dropout": 0.1},
+    "train": {"batch_size": 64},
+    "coco": {
+      "knowledge": {"llm": {"path": ""}, "max_tokens": 24, "lora": {"dropout": 0.0}},
+      "vq": {"num_codes": 8, "prompt_len": 2},
+      "aligner": {"attn_width": 32, "num_heads": 2, "mlp_hidden": 32, "dropout": 0.0}
+    }})")
+      .patch(Json::parse(R"([{"op": "replace", "path": "/coco/knowledge/llm/path", "value": ")" + kLlm +
+                         R"("}, {"op": "add", "path": "/data/path", "value": ")" + data_dir + R"("}])"));
+}
+
+class CoCoModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_dir_ = test::shared_dataset("amazon-beauty");
+    if (data_dir_.empty() || !std::filesystem::exists(kLlm)) {
+      GTEST_SKIP() << "../shared/data/amazon-beauty or ../shared/models/stories260K not present";
+    }
+  }
+  Experiment build(Json config) { return Experiment::build(std::move(config), "test.json", "."); }
+  Experiment build() { return build(small_config(data_dir_)); }
+  static CoCoModelImpl& coco(Experiment& ex) { return dynamic_cast<CoCoModelImpl&>(*ex.model); }
+  static TrainBatch batch_of(const Experiment& ex, int64_t n) {
+    TrainLoader loader(ex.dataset.interactions, ex.data_options.max_len, n, 1);
+    loader.set_epoch(0);
+    return loader.batch(0);
+  }
+  std::string data_dir_;
+};
+
+TEST_F(CoCoModelTest, ConfigErrorsNameTheJsonPath) {
+  auto with = [&](const std::string& path, const Json& value) {
+    Json c = small_config(data_dir_);
+    c[Json::json_pointer(path)] = value;
+    return test::error_text<ConfigError>([&] { build(c); });
+  };
+  EXPECT_NE(with("/coco/vq/num_codes", 0).find("config error at /coco/vq/num_codes: must be >= 1, got 0"),
+            std::string::npos);
+  EXPECT_NE(with("/coco/decision/theta", 1.5).find("config error at /coco/decision/theta"), std::string::npos);
+  EXPECT_NE(with("/coco/knowledge/llm/path", "no/such.gguf")
+                .find("config error at /coco/knowledge/llm/path: no such file: looked for no/such.gguf"),
+            std::string::npos);
+  EXPECT_NE(with("/coco/knowledge/fields", Json::array({"price"})).find("unknown field \"price\""),
+            std::string::npos);
+  EXPECT_NE(with("/coco/loss/nse", 0.1).find("config error at /coco/loss/nse: unknown key"), std::string::npos);
+}
+
+TEST_F(CoCoModelTest, UserTextHoldsTheNewestItemsLastAfterBos) {
+  Json config = small_config(data_dir_);
+  config["coco"]["knowledge"]["max_tokens"] = 100;  // room for the newest title, not for all three
+  Experiment ex = build(config);
+  auto& enc = *coco(ex).knowledge();
+  const int64_t a = 1, b = 2, c = 3;
+  const auto text = enc.user_text(torch::tensor({{int64_t{0}, int64_t{0}, a, b, c}, {int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}, b}}));
+  const int64_t t = enc.options.max_tokens;
+  ASSERT_EQ(text.input_ids.size(1), t);  // row 0 is cut to T tokens
+  EXPECT_EQ(text.input_ids[0][0].item<int64_t>(), enc.tokenizer().bos_id());
+  EXPECT_EQ(text.lengths[0], t);
+  // The newest item's title closes the text; its tokens are exactly the title's.
+  const auto last = enc.tokenizer().encode(enc.item_text(c));
+  ASSERT_LT(static_cast<int64_t>(last.size()), t);
+  for (size_t i = 0; i < last.size(); ++i) {
+    EXPECT_EQ(text.input_ids[0][t - static_cast<int64_t>(last.size() - i)].item<int64_t>(), last[i]);
+  }
+  // A short row is right-padded and masked.
+  const auto only_b = enc.tokenizer().encode(enc.item_text(b));
+  const auto len = 1 + std::min<int64_t>(t - 1, static_cast<int64_t>(only_b.size()));
+  EXPECT_EQ(text.lengths[1], len);
+  EXPECT_EQ(text.attention_mask[1].sum().item<int64_t>(), len);
+}
+
+TEST_F(CoCoModelTest, LoraLearnsOnlyFromMaskedInExamplesWhilePromptsAlwaysLearn) {
+  for (const std::string rule : {"never", "always"}) {
+    Json c = small_config(data_dir_);
+    c["coco"]["decision"]["rule"] = rule;
+    Experiment ex = build(c);
+    auto& m = coco(ex);
+    m.train();
+    {
+      torch::NoGradGuard g;  // non-zero B, so that A receives gradient too
+      for (auto& p : llm::lora_parameters(*m.knowledge()->llm())) p.normal_(0, 0.05);
+    }
+    m.loss(batch_of(ex, 32)).total.backward();
+    double lora = 0;
+    for (auto& p : llm::lora_parameters(*m.knowledge()->llm())) {
+      if (p.grad().defined()) lora += p.grad().abs().sum().item<double>();
+    }
+    const auto prompts = m.codebook()->prompts().grad();
+    ASSERT_TRUE(prompts.defined()) << rule;
+    EXPECT_GT(prompts.abs().sum().item<double>(), 0.0) << rule;
+    if (rule == "never") {
+      EXPECT_EQ(lora, 0.0);
+    } else {
+      EXPECT_GT(lora, 0.0);
+    }
+    const Json d = m.epoch_diagnostics();
+    EXPECT_DOUBLE_EQ(d["decision_rate"].get<double>(), rule == "always" ? 1.0 : 0.0);
+    EXPECT_EQ(d["code_usage"].size(), 8u);
+    EXPECT_EQ(d["decision_rate_per_code"].size(), 8u);
+    for (const char* key : {"codebook_perplexity", "mean_alignment_cos", "mean_utility", "restarted_codes"}) {
+      EXPECT_TRUE(d.contains(key)) << key;
+    }
+  }
+}
+
+TEST_F(CoCoModelTest, OptimiserGroupsHoldExactlyTheTrainableParameters) {
+  Experiment ex = build();
+  auto& m = coco(ex);
+  const auto groups = m.param_groups();
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups[0].name, "recommender");
+  EXPECT_EQ(groups[1].name, "knowledge");
+  EXPECT_EQ(groups[2].name, "lora");
+  EXPECT_EQ(groups[2].params.size(), 5u * 2u * 2u);  // 5 layers × {q, v} × {A, B}
+  size_t in_groups = 0;
+  for (const auto& g : groups) in_groups += g.params.size();
+  size_t trainable = 0;
+  for (const auto& p : m.parameters()) trainable += p.requires_grad();
+  EXPECT_EQ(in_groups, trainable);  // every trainable tensor once; the LLM's own weights in none
+}
+
+TEST_F(CoCoModelTest, EvaluationCachesKnowledgeUntilAWeightChanges) {
+  Experiment ex = build();
+  auto& m = coco(ex);
+  std::vector<int64_t> users(40);
+  std::iota(users.begin(), users.end(), 0);
+  const EvalBatch batch = make_eval_batch(ex.dataset.interactions, users, 0, 40, Split::kValid, 20);
+  m.eval();
+  torch::Tensor fresh;
+  {
+    torch::AutoGradMode grad(true);  // bypasses the cache
+    fresh = m.user_repr(batch).detach();
+  }
+  torch::NoGradGuard no_grad;
+  const auto first = m.user_repr(batch);
+  const int64_t cached = m.cached_users();
+  EXPECT_GT(cached, 0);
+  EXPECT_TRUE(torch::allclose(first, fresh, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(m.user_repr(batch), first));
+  EXPECT_EQ(m.cached_users(), cached);  // nothing recomputed
+  m.codebook()->prompts().add_(0.5);     // a weight changes: the cache must not be used
+  const auto after = m.user_repr(batch);
+  EXPECT_FALSE(torch::allclose(after, first));
+  {
+    torch::AutoGradMode grad(true);
+    EXPECT_TRUE(torch::allclose(after, m.user_repr(batch).detach(), 1e-5, 1e-6));
+  }
+}
+
+}  // namespace
+}  // namespace coco
