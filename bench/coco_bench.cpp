@@ -88,14 +88,18 @@ int main(int argc, char** argv) {
     const double hidden = ex.config["backbone"].value("hidden", 64);
     const double epoch_flops = 3.0 * 2.0 * positions * d.num_items * hidden;
     const double eval_flops = 2.0 * d.num_users() * d.num_items * hidden;
-    const double te = median(epoch_s), tv = median(eval_s);
+    // The first evaluation computes CoCo's knowledge vectors; later ones reuse them (cached).
+    const double te = median(epoch_s), tv_first = eval_s.front();
+    const double tv = eval_s.size() > 1 ? median({eval_s.begin() + 1, eval_s.end()}) : tv_first;
     std::cout << "| measurement | median | note |\n|---|---:|---|\n"
               << "| matmul 1024x1024 fp32 | " << gflops << " GFLOP/s | torch::matmul on " << ex.device << " |\n"
               << "| training epoch (" << d.num_users() << " sequences) | " << te << " s | scoring matmuls "
               << epoch_flops / te / 1e9 << " GFLOP/s = " << 100 * epoch_flops / te / 1e9 / gflops
               << "% of matmul rate |\n"
-              << "| full-ranking evaluation (" << d.num_users() << " users) | " << tv << " s | scoring "
-              << eval_flops / tv / 1e9 << " GFLOP/s = " << 100 * eval_flops / tv / 1e9 / gflops << "% |\n"
+              << "| full-ranking evaluation (" << d.num_users() << " users), first | " << tv_first
+              << " s | CoCo: computes every user's knowledge vector |\n"
+              << "| full-ranking evaluation, repeated | " << tv << " s | scoring " << eval_flops / tv / 1e9
+              << " GFLOP/s = " << 100 * eval_flops / tv / 1e9 / gflops << "%; CoCo: knowledge cached |\n"
               << "| peak resident memory | " << peak_rss_mib() << " MiB | whole process |\n";
     return kExitOk;
   });

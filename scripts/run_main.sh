@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The README's main job: set up, build, train on Amazon Beauty and print the HR/NDCG table.
-# A second run resumes the first (or, if it finished, prints its results again).
+# The README's main job: set up, build, then train SASRec alone and full CoCo-SASRec on
+# Amazon Beauty with the same epoch budget, and print CoCo's HR/NDCG table with the
+# backbone's numbers beside it. A second run resumes both (finished runs only report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-./build/bin/coco-train --config configs/amazon_beauty.json --resume "$@"
+epochs=${EPOCHS:-10}
+./build/bin/coco-train --config configs/amazon_beauty_sasrec.json --resume --set train.epochs="$epochs"
+./build/bin/coco-train --config configs/amazon_beauty.json --resume --set train.epochs="$epochs" \
+  --baseline runs/amazon_beauty_sasrec "$@"

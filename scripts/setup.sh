@@ -10,6 +10,7 @@ packages=(
   libsentencepiece-dev sentencepiece       # tokenizer (isolated from libtorch, see ENVIRONMENT)
   nlohmann-json3-dev libspdlog-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev
+  python3-matplotlib python3-numpy         # scripts/plot_run.py (run diagnostics as PNG)
 )
 missing=()
 for p in "${packages[@]}"; do

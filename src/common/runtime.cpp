@@ -1,7 +1,12 @@
 // glibc allocator tuning for tensor-heavy workloads.
 #include "coco/common/runtime.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
+
+#include <thread>
+
+#include <ATen/Parallel.h>
 
 namespace coco {
 
@@ -9,6 +14,13 @@ void tune_allocator() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
+}
+
+void set_compute_threads(int threads) {
+  at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  // OpenBLAS arrives through libtorch's BLAS; look its setter up rather than link it.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
 }
 
 }  // namespace coco

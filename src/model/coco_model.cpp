@@ -65,6 +65,8 @@ CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden, const std
     lr.finish();
   }
   o.warmup_epochs = node.get_int("warmup_epochs", o.warmup_epochs, 0);
+  o.vq_grad_to_backbone = node.get_bool("vq_grad_to_backbone", o.vq_grad_to_backbone);
+  o.fusion_grad_to_backbone = node.get_bool("fusion_grad_to_backbone", o.fusion_grad_to_backbone);
   node.finish();
   return o;
 }
@@ -86,7 +88,7 @@ CoCoModelImpl::CoCoModelImpl(Backbone backbone, CoCoOptions options_, const Item
 CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs, const torch::Tensor& history,
                                                     const torch::Tensor& lora_mask) {
   Knowledge k;
-  k.vq = vq_(h_rs);
+  k.vq = vq_(options.vq_grad_to_backbone ? h_rs : h_rs.detach());
   const auto out = knowledge_(k.vq.prompts, history, lora_mask);
   k.h_aligned = aligner_->forward_joint(out.states, out.text_mask).h_aligned;
   return k;
@@ -103,7 +105,7 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   // Filled from the decision matrix below; the LoRA layers read it during backward.
   auto lora_mask = torch::zeros({b}, h_rs.options().requires_grad(false));
   Knowledge k = knowledge_of(h_rs, history, lora_mask);
-  const auto h_u = fusion_(h_rs, k.h_aligned);  // [B, d]
+  const auto h_u = fusion_(options.fusion_grad_to_backbone ? h_rs : h_rs.detach(), k.h_aligned);  // [B, d]
 
   // log p(target) over items 1..V from a representation's scores
   auto logp = [&](const torch::Tensor& scores) {  // [B, V + 1] → [B]

@@ -2,11 +2,11 @@
 #include "coco/model/experiment.h"
 
 #include <filesystem>
-#include <thread>
 
 #include <torch/torch.h>
 
 #include "coco/common/log.h"
+#include "coco/common/runtime.h"
 #include "coco/model/coco_model.h"
 
 namespace coco {
@@ -35,8 +35,7 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
   ConfigNode coco = root.child("coco");
   root.finish();
   ex.device = resolve_device(ex.run.device);
-  torch::set_num_threads(ex.run.threads > 0 ? static_cast<int>(ex.run.threads)
-                                            : static_cast<int>(std::thread::hardware_concurrency()));
+  set_compute_threads(static_cast<int>(ex.run.threads));
 
   ex.dataset = load_dataset(ex.data_options, config_dir);
   torch::manual_seed(static_cast<uint64_t>(ex.run.seed));  // initial weights

@@ -2,6 +2,8 @@
 // selection, usage statistics and dead-code restart.
 #include "coco/nn/vq_codebook.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -89,8 +91,10 @@ VQCodebookOutput VQCodebookImpl::forward(const torch::Tensor& h_rs) {
   const auto& q = out.query;
 
   if (options.selection() == VQSelection::kRandom) {
-    out.codes =
-        torch::randint(k, {b}, torch::TensorOptions().dtype(torch::kInt64).device(q.device()));
+    // Evaluation draws from a fixed stream, so two evaluations of one checkpoint agree.
+    out.codes = counting ? torch::randint(k, {b}, torch::TensorOptions().dtype(torch::kInt64).device(q.device()))
+                         : torch::randint(k, {b}, at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64)
+                               .to(q.device());
     const auto e = keys_.index_select(0, out.codes);  // [B, d_q]
     out.quantized = q + (e - q).detach();
     out.loss_vq = torch::zeros({}, q.options());
@@ -141,10 +145,11 @@ double VQCodebookImpl::perplexity() const {
   return std::exp(-plogp.sum().item<double>());
 }
 
+// Only the statistics: the idle counters must keep running across epochs, or a code would
+// never stay unused for restart_after calls when an epoch has fewer batches than that.
 void VQCodebookImpl::reset_usage() {
   torch::NoGradGuard no_grad;
   counts_.zero_();
-  idle_.zero_();
 }
 
 }  // namespace coco

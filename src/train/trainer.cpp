@@ -148,11 +148,12 @@ void Trainer::resume(const std::string& checkpoint) {
 
 const TrainState& Trainer::fit() {
   fit_start_ = Clock::now();
-  while (!state_.finished && state_.epoch < options_.epochs) {
+  out_of_time_ = false;
+  while (!state_.finished && state_.epoch < options_.epochs && !out_of_time_) {
     train_epoch();
     end_epoch();
   }
-  if (!state_.finished) {
+  if (!state_.finished && !out_of_time_) {
     state_.finished = true;
     save_last();
   }
@@ -259,8 +260,10 @@ void Trainer::end_epoch() {
   if (state_.epoch >= options_.epochs) state_.finished = true;
   if (options_.max_seconds > 0 && std::chrono::duration<double>(Clock::now() - fit_start_).count() >
                                       options_.max_seconds) {
-    log().info("[train] time budget of {:.0f}s spent after epoch {}; stopping", options_.max_seconds, epoch);
-    state_.finished = true;
+    // Not `finished`: --resume with a new budget continues the run.
+    log().info("[train] time budget of {:.0f}s spent after epoch {}; stopping (--resume continues)",
+               options_.max_seconds, epoch);
+    out_of_time_ = true;
   }
   save_last();
   if (is_main()) {

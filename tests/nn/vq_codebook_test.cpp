@@ -183,6 +183,18 @@ TEST(VQCodebook, DeadCodeRestartReplacesExactlyTheUnusedCodes) {
   EXPECT_TRUE((out.codes >= 2).all().item<bool>());
 }
 
+// The epoch's usage reset must not reset how long a code has been idle: epochs shorter
+// than restart_after would otherwise never restart anything.
+TEST(VQCodebook, IdleCountersSurviveAUsageReset) {
+  auto vq = make_identity_vq(4, /*restart_after=*/2);
+  const auto h = one_hot_rows({0, 1}, 4) + 0.5;
+  EXPECT_EQ(vq->forward(h).num_restarted, 0);
+  vq->reset_usage();
+  EXPECT_EQ(vq->forward(h).num_restarted, 0);
+  vq->reset_usage();
+  EXPECT_EQ(vq->forward(h).num_restarted, 2);
+}
+
 TEST(VQCodebook, EvalModeAndRestartAfterZeroNeverRestart) {
   auto vq = make_identity_vq(4, /*restart_after=*/1);
   vq->eval();
@@ -201,6 +213,19 @@ TEST(VQCodebook, RandomSelectionCoversTheCodesAndHasNoVQLoss) {
   for (int64_t i = 0; i < 5; ++i) {
     EXPECT_TRUE(torch::equal(out.prompts[i], vq->prompts()[out.codes[i].item<int64_t>()]));
   }
+}
+
+TEST(VQCodebook, RandomSelectionIsReproducibleInEvalModeOnly) {
+  torch::manual_seed(8);
+  auto vq = make_vq(VQSelection::kRandom);
+  const auto h = torch::randn({64, kD});
+  const auto train_a = vq->forward(h).codes, train_b = vq->forward(h).codes;
+  EXPECT_FALSE(torch::equal(train_a, train_b));  // fresh draws while training
+  vq->eval();
+  const auto eval_a = vq->forward(h).codes;
+  torch::manual_seed(9);  // the global RNG does not matter
+  EXPECT_TRUE(torch::equal(vq->forward(h).codes, eval_a));
+  EXPECT_GT(torch::bincount(eval_a, {}, kK).gt(0).sum().item<int64_t>(), 1);
 }
 
 TEST(VQCodebook, InitPromptsCopiesEmbeddingsPlusSmallNoise) {

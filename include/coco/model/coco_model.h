@@ -39,6 +39,13 @@ struct CoCoOptions {
   double lr_knowledge = 1e-3;  // prompts, VQ, aligner, fusion; 0 = train.lr
   double lr_lora = 1e-3;       // LoRA adapters; 0 = train.lr
   int64_t warmup_epochs = 0;   // epochs of backbone-only training first
+  // Whether L_vq's commitment term reaches the backbone through h_rs (else only W_q learns
+  // from it). Off by default: pulling every h_rs towards a few code keys slowed the
+  // backbone's own learning (BENCHMARKS.md).
+  bool vq_grad_to_backbone = false;
+  // Whether the fused losses (rec_fused, nce) reach the backbone through h_rs; off trains
+  // the backbone on its own objective only and the knowledge as a residual on top.
+  bool fusion_grad_to_backbone = true;
 
   /// Parses `node`; d is the backbone's width. Relative LLM paths are searched from the
   /// working directory and from `config_dir/..`; D is read from the LLM file's header.

@@ -17,7 +17,8 @@ namespace coco {
 enum class VQSelection {
   kHard,    // nearest key, straight-through estimator for the query (default)
   kSoft,    // softmax(-dist / τ) mixture of the prompts
-  kRandom,  // a uniformly random code per example (ablation: no VQ selection)
+  kRandom,  // a uniformly random code per example (ablation: no VQ selection); in eval
+            // mode from a fixed stream, so evaluations are reproducible
 };
 
 struct VQCodebookOptions {
@@ -68,7 +69,7 @@ class VQCodebookImpl : public torch::nn::Cloneable<VQCodebookImpl> {
   torch::Tensor usage_histogram() const;                  // [K] float64, sums to 1 (or all 0)
   /// exp(entropy of the usage histogram): K for uniform usage, 1 for a single code, 0 unused.
   double perplexity() const;
-  void reset_usage();
+  void reset_usage();  // the usage counts only; dead-code idle counters keep running
 
   torch::Tensor keys() const { return keys_; }        // [K, d_q]
   torch::Tensor prompts() const { return prompts_; }  // [K, P, D]

@@ -38,7 +38,7 @@ struct RunOptions {
   int64_t seed = 42;
   std::string device = "auto";  // "auto" | "cpu" | "cuda" | "cuda:N"
   std::string output_dir = "runs/default";
-  int64_t threads = 1;          // libtorch intra-op threads (OpenBLAS has its own); 0 = all cores
+  int64_t threads = 0;          // libtorch intra-op threads (OpenBLAS gets 1); 0 = all cores
 
   static RunOptions from_config(ConfigNode& node);  // reads the keys above from the root
 };

@@ -38,7 +38,8 @@ class Trainer {
   /// Restores model, optimiser, progress and RNG from a checkpoint written by this trainer.
   void resume(const std::string& checkpoint);
 
-  /// Trains until the epoch budget is spent or early stopping triggers. Throws
+  /// Trains until the epoch budget is spent, early stopping triggers or train.max_seconds
+  /// runs out (the run then stays resumable). Throws
   /// Interrupted (after saving last.pt) when interrupt_requested() becomes true.
   const TrainState& fit();
 
@@ -68,6 +69,7 @@ class Trainer {
   std::vector<std::string> group_names_;  // per parameter group
   TrainState state_;
   std::chrono::steady_clock::time_point fit_start_;
+  bool out_of_time_ = false;  // train.max_seconds spent in this fit() call
 };
 
 /// Ctrl-C handling: the first SIGINT asks the trainer to stop after the current batch
