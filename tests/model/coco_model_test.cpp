@@ -170,5 +170,40 @@ TEST_F(CoCoModelTest, EvaluationCachesKnowledgeUntilAWeightChanges) {
   }
 }
 
+// Catalogue adaptation on 80 real Beauty titles: the held-out LM loss falls, and afterwards
+// the LLM is frozen with fresh (zero) CoCo adapters on top of changed weights.
+TEST_F(CoCoModelTest, CatalogueAdaptationLowersTheLmLossAndLeavesTheLlmFrozen) {
+  Experiment ex = build();
+  ItemCatalog small;
+  for (int64_t i = 0; i < 80; ++i) {
+    small.raw_id.push_back(ex.dataset.catalog.raw_id[i]);
+    small.title.push_back(ex.dataset.catalog.title[i]);
+    small.brand.emplace_back();
+    small.categories.emplace_back();
+  }
+  for (const std::string mode : {"lora", "full"}) {
+    torch::manual_seed(1);
+    KnowledgeEncoder enc(coco(ex).options.knowledge, small);
+    const auto q_before = enc->llm()->named_parameters()["layers.0.self_attn.q_proj.weight"].clone();
+    AdaptOptions opt;
+    opt.epochs = 3;
+    opt.mode = mode;
+    opt.lr = 1e-2;
+    opt.batch_size = 16;
+    opt.holdout = 0.2;
+    const AdaptResult r = adapt_to_catalogue(*enc, opt, 5);
+    EXPECT_EQ(r.texts, 64);
+    EXPECT_LT(r.heldout_loss_after, r.heldout_loss_before) << mode;
+    EXPECT_FALSE(torch::equal(enc->llm()->named_parameters()["layers.0.self_attn.q_proj.weight"], q_before));
+    for (const auto& p : enc->llm()->named_parameters()) {
+      const bool adapter = p.key().find("lora_") != std::string::npos;
+      EXPECT_EQ(p.value().requires_grad(), adapter) << mode << " " << p.key();
+      if (p.key().find("lora_B") != std::string::npos) {
+        EXPECT_EQ(p.value().abs().sum().item<double>(), 0.0) << mode << " " << p.key();
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace coco
