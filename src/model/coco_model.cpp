@@ -3,7 +3,6 @@
 
 #include <torch/torch.h>
 
-#include "coco/common/error.h"
 #include "coco/data/batches.h"
 #include "coco/llm/llama_loader.h"
 #include "coco/nn/losses.h"

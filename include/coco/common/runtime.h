@@ -10,7 +10,7 @@ void tune_allocator();
 
 /// Gives libtorch `threads` intra-op threads (0 = every core) and OpenBLAS one. Two thread
 /// pools on the same cores spin against each other; one pool that owns them does not (on
-/// 2 cores: SASRec epoch 16.6 s → 14.6 s, a CoCo evaluation 70 s → 37 s, BENCHMARKS.md).
+/// 2 cores the SASRec epoch went from 15.8 s to 13.0 s; BENCHMARKS.md).
 void set_compute_threads(int threads);
 
 }  // namespace coco
