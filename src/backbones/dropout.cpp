@@ -5,12 +5,11 @@
 
 namespace coco {
 
-torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training) {
-  if (!training || p <= 0) return x;
-  if (p >= 1) return x * 0;
+torch::Tensor dropout_mask(torch::IntArrayRef sizes, double p, const torch::TensorOptions& options) {
+  if (p >= 1) return torch::zeros(sizes, options);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
-  if (!x.device().is_cpu()) return x * (torch::rand_like(x) >= p).to(x.dtype()) * scale;
-  auto mask = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
+  if (!options.device().is_cpu()) return (torch::rand(sizes, options) >= p).to(options.dtype()) * scale;
+  auto mask = torch::empty(sizes, options.dtype(torch::kFloat32));
   uint64_t state = static_cast<uint64_t>(torch::randint(1, INT64_MAX, {1}, torch::kInt64).item<int64_t>());
   const auto threshold = static_cast<uint32_t>(p * 4294967296.0);
   float* m = mask.data_ptr<float>();
@@ -21,7 +20,12 @@ torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training) {
     const auto r = static_cast<uint32_t>((state * 0x2545F4914F6CDD1DULL) >> 32);
     m[i] = r >= threshold ? scale : 0.0f;
   }
-  return x * mask.to(x.dtype());
+  return mask.to(options.dtype());
+}
+
+torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0) return x;
+  return x * dropout_mask(x.sizes(), p, x.options());
 }
 
 }  // namespace coco

@@ -1,6 +1,9 @@
 // Next-item cross-entropy and sampled binary cross-entropy.
 #include "coco/backbones/losses.h"
 
+#include <vector>
+
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 namespace coco {
@@ -29,25 +32,47 @@ struct ChunkedSoftmaxCE : torch::autograd::Function<ChunkedSoftmaxCE> {
     const bool has_bias = bias.numel() > 0;
     const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 20) / v);
     auto grad_h = torch::empty_like(h);
+    // Chunks run in parallel, one single-threaded GEMM per thread (OpenBLAS is kept at one
+    // thread, see set_compute_threads). Each thread sums its own item gradients and loss;
+    // the parts are added in thread order, so a result depends only on the thread count.
+    struct Part {
+      torch::Tensor grad_e, grad_b, loss;
+    };
+    std::vector<Part> parts(static_cast<size_t>(at::get_num_threads()));
+    const int64_t chunks = (n + rows - 1) / rows;
+    at::parallel_for(0, chunks, h.is_cpu() ? 1 : chunks, [&](int64_t begin, int64_t end) {
+      Part& part = parts[static_cast<size_t>(at::get_thread_num())];
+      if (!part.grad_e.defined()) {
+        part.grad_e = torch::zeros_like(emb);
+        part.loss = torch::zeros({}, h.options().dtype(torch::kFloat64));
+        if (has_bias) part.grad_b = torch::zeros_like(bias);
+      }
+      for (int64_t chunk = begin; chunk < end; ++chunk) {
+        const int64_t start = chunk * rows, m = std::min(rows, n - start);
+        const auto hc = h.narrow(0, start, m);
+        const auto tc = targets.narrow(0, start, m).unsqueeze(1);       // [m, 1]
+        auto p = torch::mm(hc, emb.t());                                 // [m, V] logits
+        if (has_bias) p.add_(bias);
+        const auto target_logit = p.gather(1, tc);
+        const auto max = std::get<0>(p.max(1, /*keepdim=*/true));
+        p.sub_(max).exp_();
+        const auto sum = p.sum(1, /*keepdim=*/true);
+        part.loss += (sum.log() + max - target_logit).sum().to(torch::kFloat64);
+        p.div_(sum);                                                     // softmax
+        p.scatter_add_(1, tc, torch::full({m, 1}, -1.0, p.options()));  // - one-hot
+        grad_h.narrow(0, start, m).copy_(torch::mm(p, emb));
+        part.grad_e.addmm_(p.t(), hc);
+        if (has_bias) part.grad_b.add_(p.sum(0));
+      }
+    });
     auto grad_e = torch::zeros_like(emb);
     auto grad_b = has_bias ? torch::zeros_like(bias) : torch::Tensor();
     auto loss = torch::zeros({}, h.options().dtype(torch::kFloat64));
-    for (int64_t start = 0; start < n; start += rows) {
-      const int64_t m = std::min(rows, n - start);
-      const auto hc = h.narrow(0, start, m);
-      const auto tc = targets.narrow(0, start, m).unsqueeze(1);    // [m, 1]
-      auto p = torch::mm(hc, emb.t());                              // [m, V] logits
-      if (has_bias) p.add_(bias);
-      const auto target_logit = p.gather(1, tc);
-      const auto max = std::get<0>(p.max(1, /*keepdim=*/true));
-      p.sub_(max).exp_();
-      const auto sum = p.sum(1, /*keepdim=*/true);
-      loss += (sum.log() + max - target_logit).sum().to(torch::kFloat64);
-      p.div_(sum);                                                  // softmax
-      p.scatter_add_(1, tc, torch::full({m, 1}, -1.0, p.options()));  // - one-hot
-      grad_h.narrow(0, start, m).copy_(torch::mm(p, emb));
-      grad_e.addmm_(p.t(), hc);
-      if (has_bias) grad_b.add_(p.sum(0));
+    for (const Part& part : parts) {
+      if (!part.grad_e.defined()) continue;
+      grad_e += part.grad_e;
+      if (has_bias) grad_b += part.grad_b;
+      loss += part.loss;
     }
     const double inv_n = 1.0 / static_cast<double>(std::max<int64_t>(1, n));
     ctx->saved_data["grad_h"] = grad_h.mul_(inv_n);

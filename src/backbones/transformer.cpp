@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "coco/common/error.h"
+#include "coco/nn/attention.h"
 
 namespace coco {
 
@@ -28,7 +29,6 @@ void TransformerBlockImpl::reset() {
   norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   drop_ = register_module("drop", FastDropout(options.dropout()));
-  attn_drop_ = register_module("attn_drop", FastDropout(options.attn_dropout()));
 }
 
 torch::Tensor TransformerBlockImpl::attention(const torch::Tensor& x, const torch::Tensor& index,
@@ -37,13 +37,14 @@ torch::Tensor TransformerBlockImpl::attention(const torch::Tensor& x, const torc
   const int64_t d = options.hidden(), dh = d / h;
   // chunk (not indexing) so that the backward pass concatenates instead of zero-filling.
   auto qkv = unpack(qkv_(x), index, b, l).chunk(3, -1);  // 3 × [B, L, d]
-  // Contiguous heads: libtorch 1.13 runs strided batched matmuls through a slow path.
-  auto heads = [&](const torch::Tensor& t) { return t.reshape({b, l, h, dh}).transpose(1, 2).contiguous(); };  // [B, H, L, dh]
+  auto heads = [&](const torch::Tensor& t) { return t.reshape({b, l, h, dh}).transpose(1, 2); };  // [B, H, L, dh]
   const auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh));
-  scores = scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity());
-  auto probs = attn_drop_(torch::softmax(scores, -1));                   // [B, H, L, L]
-  auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({b * l, d}).index_select(0, index);
+  const double p = options.attn_dropout();
+  const auto keep = is_training() && p > 0 ? dropout_mask({b, h, l, l}, p, q.options()) : torch::Tensor();
+  const auto ctx = masked_attention(q, k, v, allow, 1.0 / std::sqrt(double(dh)), keep)  // [B, H, L, dh]
+                       .transpose(1, 2)
+                       .reshape({b * l, d})
+                       .index_select(0, index);
   return drop_(out_(ctx));
 }
 

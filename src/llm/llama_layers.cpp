@@ -1,10 +1,12 @@
-// Decoder block parts. Attention is matmul + masked softmax (libtorch 1.13 has no
-// scaled_dot_product_attention); softmax runs in float32 for bfloat16 inputs.
+// Decoder block parts. Attention is `masked_attention` (coco/nn/attention.h), grouped-query
+// without copying K/V per query head; its softmax runs in float32 for bfloat16 inputs.
 #include "coco/llm/llama_layers.h"
+
+#include <cmath>
 
 #include <torch/torch.h>
 
-#include <cmath>
+#include "coco/nn/attention.h"
 
 namespace coco::llm {
 
@@ -63,18 +65,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const DecoderC
   auto q = q_proj->forward(x, ctx.lora_mask).view({b, t, h, dh}).transpose(1, 2);    // [B,H,T,Dh]
   auto k = k_proj->forward(x, ctx.lora_mask).view({b, t, hkv, dh}).transpose(1, 2);  // [B,Hkv,T,Dh]
   auto v = v_proj->forward(x, ctx.lora_mask).view({b, t, hkv, dh}).transpose(1, 2);  // [B,Hkv,T,Dh]
-  q = apply_rope(q, ctx.rope, config.rope_pairing()) * (1.0 / std::sqrt(static_cast<double>(dh)));
+  q = apply_rope(q, ctx.rope, config.rope_pairing());
   k = apply_rope(k, ctx.rope, config.rope_pairing());
-  // Grouped-query attention without copying K/V per query head: the n_rep query heads that
-  // share key/value head g (heads g·n_rep … g·n_rep + n_rep − 1) are stacked along T.
-  const auto rep = h / hkv;
-  q = q.reshape({b, hkv, rep * t, dh});                                     // [B,Hkv,rep·T,Dh]
-  // Out of place: an in-place add on a view costs a whole CopySlices pass in backward.
-  const auto scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32).view({b, hkv, rep, t, t}) +
-                      ctx.attn_bias.unsqueeze(1);  // [B,Hkv,rep,T,T], bias [B,1,1,T,T]
-  const auto probs = torch::softmax(scores, -1).to(x.scalar_type()).view({b, hkv, rep * t, t});
-  const auto out = torch::matmul(probs, v)  // [B,Hkv,rep·T,Dh]
-                       .view({b, h, t, dh})
+  const auto out = masked_attention(q, k, v, ctx.allow, 1.0 / std::sqrt(static_cast<double>(dh)))
                        .transpose(1, 2)
                        .reshape({b, t, h * dh});  // [B,T,H·Dh]
   return o_proj->forward(out, ctx.lora_mask);

@@ -13,7 +13,7 @@ torch::Tensor LlamaOutput::mean_of_layers() const {
   return torch::stack(layers, 0).mean(0);
 }
 
-torch::Tensor make_attention_bias(const torch::Tensor& attention_mask, int64_t batch,
+torch::Tensor make_attention_allow(const torch::Tensor& attention_mask, int64_t batch,
                                   int64_t length, torch::Device device) {
   const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(device);
   auto allowed = torch::ones({length, length}, bool_opts).tril().view({1, 1, length, length});
@@ -23,11 +23,9 @@ torch::Tensor make_attention_bias(const torch::Tensor& attention_mask, int64_t b
                 "attention_mask must be [B, T] = [", batch, ", ", length, "], got ",
                 attention_mask.sizes());
     const auto keys = attention_mask.to(device).to(torch::kBool).view({batch, 1, 1, length});
-    allowed = allowed & keys;  // [B, 1, T, T]
+    return allowed & keys;  // [B, 1, T, T]
   }
-  // A finite large negative keeps fully masked rows (padding queries) free of NaN.
-  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat32).device(device))
-      .masked_fill(allowed.logical_not(), -1e30);
+  return allowed.expand({batch, 1, length, length});
 }
 
 LlamaModelImpl::LlamaModelImpl(LlamaConfig config) : config_(std::move(config)) {
@@ -93,7 +91,7 @@ LlamaOutput LlamaModelImpl::run(const LlamaInput& input) {
   }
   DecoderContext ctx;
   ctx.rope = make_rope_tables(positions, config_.head_dim(), config_.rope_theta(), dtype());
-  ctx.attn_bias = make_attention_bias(input.attention_mask, b, t, dev);
+  ctx.allow = make_attention_allow(input.attention_mask, b, t, dev);
   if (input.lora_mask.defined()) {
     TORCH_CHECK(input.lora_mask.numel() == b, "lora_mask must be [B] = [", b, "], got ",
                 input.lora_mask.sizes());

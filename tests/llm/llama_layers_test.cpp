@@ -112,7 +112,7 @@ TEST(LlamaAttention, GqaMatchesNaiveLoopWithPadding) {
   DecoderContext ctx;
   const auto pos = (mask.cumsum(1) - 1).clamp_min(0);
   ctx.rope = make_rope_tables(pos, dh, cfg.rope_theta(), torch::kFloat32);
-  ctx.attn_bias = make_attention_bias(mask, b, t, torch::kCPU);
+  ctx.allow = make_attention_allow(mask, b, t, torch::kCPU);
   const auto y = attn->forward(x, ctx);
 
   const auto q =

@@ -9,6 +9,9 @@
 
 namespace coco {
 
+/// Inverted-dropout multipliers: 1 / (1 - p) with probability 1 - p, else 0.
+torch::Tensor dropout_mask(torch::IntArrayRef sizes, double p, const torch::TensorOptions& options);
+
 /// x * mask / (1 - p) with mask ~ Bernoulli(1 - p); identity when !training or p == 0.
 torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training);
 

@@ -1,7 +1,7 @@
 // The Transformer encoder block shared by SASRec (causal, pre- or post-LayerNorm) and
-// BERT4Rec (bidirectional, post-LayerNorm, GELU). Attention is written with matmul and a
-// masked softmax (libtorch 1.13 has no fused attention); padding keys are masked, and
-// every query may always attend to itself so that fully padded rows stay finite.
+// BERT4Rec (bidirectional, post-LayerNorm, GELU). Attention is `masked_attention`
+// (coco/nn/attention.h); padding keys are masked, and every query may always attend to
+// itself.
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -44,7 +44,7 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
 
   torch::nn::Linear qkv_{nullptr}, out_{nullptr}, ff1_{nullptr}, ff2_{nullptr};
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
-  FastDropout drop_{nullptr}, attn_drop_{nullptr};
+  FastDropout drop_{nullptr};
 };
 TORCH_MODULE(TransformerBlock);
 

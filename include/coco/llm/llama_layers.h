@@ -52,7 +52,7 @@ torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, RopeP
 /// Per-forward inputs every block needs.
 struct DecoderContext {
   RopeTables rope;
-  torch::Tensor attn_bias;  // [B, 1, T, T], 0 where allowed, -1e30 where masked
+  torch::Tensor allow;      // [B, 1, T, T] bool: query may see key
   torch::Tensor lora_mask;  // [B], or undefined
 };
 

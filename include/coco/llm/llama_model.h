@@ -70,8 +70,9 @@ class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
 };
 TORCH_MODULE(LlamaModel);
 
-/// Additive attention bias from a padding mask: causal and key-padding combined.
-torch::Tensor make_attention_bias(const torch::Tensor& attention_mask, int64_t batch,
-                                  int64_t length, torch::Device device);  // -> [B, 1, T, T]
+/// Which keys each query may see: causal and key-padding combined (all keys real when
+/// `attention_mask` is undefined).
+torch::Tensor make_attention_allow(const torch::Tensor& attention_mask, int64_t batch,
+                                   int64_t length, torch::Device device);  // -> [B, 1, T, T] bool
 
 }  // namespace coco::llm
