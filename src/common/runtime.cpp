@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include <ATen/Parallel.h>
@@ -20,6 +21,8 @@ void set_compute_threads(int threads) {
   at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   // OpenBLAS arrives through libtorch's BLAS; look its setter up rather than link it.
   using SetThreads = void (*)(int);
+  const char* env = std::getenv("OPENBLAS_NUM_THREADS");
+  if (env != nullptr && *env != '\0') return;  // the user's choice
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
 }
 
