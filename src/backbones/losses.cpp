@@ -41,6 +41,7 @@ struct ChunkedSoftmaxCE : torch::autograd::Function<ChunkedSoftmaxCE> {
     std::vector<Part> parts(static_cast<size_t>(at::get_num_threads()));
     const int64_t chunks = (n + rows - 1) / rows;
     at::parallel_for(0, chunks, h.is_cpu() ? 1 : chunks, [&](int64_t begin, int64_t end) {
+      torch::NoGradGuard no_grad;  // grad mode is per thread; the workers' is on
       Part& part = parts[static_cast<size_t>(at::get_thread_num())];
       if (!part.grad_e.defined()) {
         part.grad_e = torch::zeros_like(emb);

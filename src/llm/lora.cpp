@@ -1,11 +1,12 @@
 // LoRALinear and the adapter management functions.
 #include "coco/llm/lora.h"
 
-#include <torch/torch.h>
-
 #include <cmath>
 #include <map>
 #include <sstream>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
 
 #include "coco/backbones/dropout.h"
 #include "coco/common/error.h"
@@ -34,6 +35,54 @@ std::string resolve_target(const std::string& target) {
     return target;
   throw ConfigError("config error at /lora/targets: unknown target '" + target +
                     "' (expected q, k, v, o, gate, up, down or a module name like q_proj)");
+}
+
+// a · b with a's rows split over libtorch's threads, one single-threaded GEMM each:
+// OpenBLAS keeps one thread (set_compute_threads), which left the second core idle
+// through every projection of the LLM.
+torch::Tensor rows_mm(const torch::Tensor& a, const torch::Tensor& b) {  // [N, K] · [K, M]
+  const int64_t n = a.size(0), threads = at::get_num_threads();
+  if (threads < 2 || n < 64 * threads) return torch::mm(a, b);
+  auto out = torch::empty({n, b.size(1)}, a.options());
+  at::parallel_for(0, n, (n + threads - 1) / threads, [&](int64_t begin, int64_t end) {
+    torch::NoGradGuard no_grad;  // grad mode is per thread; the workers' is on
+    auto rows = out.narrow(0, begin, end - begin);
+    torch::mm_out(rows, a.narrow(0, begin, end - begin), b);
+  });
+  return out;
+}
+
+// x Wᵀ + b for a frozen W and b on CPU, both products (forward, and dX = dY W) row-split.
+struct FrozenLinear : torch::autograd::Function<FrozenLinear> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight,  // [O, I]
+                               const torch::Tensor& bias) {  // [O], or [0] for none
+    auto y = rows_mm(x.reshape({-1, x.size(-1)}), weight.t());
+    if (bias.numel() > 0) y += bias;
+    ctx->save_for_backward({weight});
+    ctx->saved_data["shape"] = x.sizes();
+    auto shape = x.sizes().vec();
+    shape.back() = weight.size(0);
+    return y.view(shape);
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_out) {
+    const auto weight = ctx->get_saved_variables()[0];
+    const auto g = grad_out[0].reshape({-1, weight.size(0)}).contiguous();
+    return {rows_mm(g, weight).view(ctx->saved_data["shape"].toIntVector()), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+torch::Tensor frozen_linear(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias) {
+  const bool frozen = !weight.requires_grad() && !(bias.defined() && bias.requires_grad());
+  if (!frozen || !x.device().is_cpu() || x.scalar_type() != torch::kFloat32 ||
+      weight.scalar_type() != torch::kFloat32) {
+    return torch::linear(x, weight, bias);
+  }
+  return FrozenLinear::apply(x.contiguous(), weight, bias.defined() ? bias : torch::empty({0}));
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -167,7 +216,7 @@ struct MaskedLoRAFunction : torch::autograd::Function<MaskedLoRAFunction> {
 }  // namespace
 
 torch::Tensor LoRALinearImpl::forward(const torch::Tensor& x, const torch::Tensor& lora_mask) {
-  auto y = torch::linear(x, weight, bias);  // [B, ..., O]
+  auto y = frozen_linear(x, weight, bias);  // [B, ..., O]
   if (!has_adapter() || merged_) return y;
   const double p = options.dropout();
   const auto xa = x.to(lora_A.scalar_type());
