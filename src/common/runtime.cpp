@@ -1,4 +1,4 @@
-// glibc allocator tuning for tensor-heavy workloads.
+// glibc allocator tuning and thread pools for tensor-heavy workloads.
 #include "coco/common/runtime.h"
 
 #include <dlfcn.h>
@@ -19,10 +19,10 @@ void tune_allocator() {
 
 void set_compute_threads(int threads) {
   at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  // OpenBLAS arrives through libtorch's BLAS; look its setter up rather than link it.
-  using SetThreads = void (*)(int);
   const char* env = std::getenv("OPENBLAS_NUM_THREADS");
   if (env != nullptr && *env != '\0') return;  // the user's choice
+  // OpenBLAS arrives through libtorch's BLAS; look its setter up rather than link it.
+  using SetThreads = void (*)(int);
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
 }
 

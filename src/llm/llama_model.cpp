@@ -25,7 +25,7 @@ torch::Tensor make_attention_allow(const torch::Tensor& attention_mask, int64_t 
     const auto keys = attention_mask.to(device).to(torch::kBool).view({batch, 1, 1, length});
     return allowed & keys;  // [B, 1, T, T]
   }
-  return allowed.expand({batch, 1, length, length});
+  return allowed.expand({batch, 1, length, length}).contiguous();  // once, not per layer
 }
 
 LlamaModelImpl::LlamaModelImpl(LlamaConfig config) : config_(std::move(config)) {

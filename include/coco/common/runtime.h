@@ -8,9 +8,9 @@ namespace coco {
 /// which cost a quarter of the time of LLM inference and of a SASRec training step.
 void tune_allocator();
 
-/// Gives libtorch `threads` intra-op threads (0 = every core) and OpenBLAS one. Two thread
-/// pools on the same cores spin against each other; one pool that owns them does not (on
-/// 2 cores the SASRec epoch went from 15.8 s to 13.0 s; BENCHMARKS.md).
+/// Gives libtorch `threads` intra-op threads (0 = every core) and OpenBLAS one, unless
+/// OPENBLAS_NUM_THREADS is set. Two thread pools on the same cores spin against each other;
+/// the large products split their rows over libtorch's threads instead (BENCHMARKS.md).
 void set_compute_threads(int threads);
 
 }  // namespace coco
