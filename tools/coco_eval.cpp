@@ -7,6 +7,7 @@
 
 #include "coco/common/error.h"
 #include "coco/eval/report.h"
+#include "coco/model/coco_model.h"
 #include "coco/model/experiment.h"
 #include "coco/train/checkpoint.h"
 
@@ -18,13 +19,15 @@ int main(int argc, char** argv) {
     CLI::App app{"Evaluate a CoCo checkpoint (HR@K, NDCG@K, MRR)."};
     std::string checkpoint, split = "test", protocol = "full", report_path, device;
     std::vector<std::string> overrides;
-    bool include_history = false;
+    bool include_history = false, backbone_only = false;
     app.add_option("checkpoint", checkpoint, "checkpoint file (best.pt) or a run directory")->required();
     app.add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
     app.add_option("--protocol", protocol, "full, sampled or both")
         ->check(CLI::IsMember({"full", "sampled", "both"}));
     app.add_flag("--include-history", include_history,
                  "full ranking: keep the user's earlier items in the ranking (as RecBole does)");
+    app.add_flag("--backbone-only", backbone_only,
+                 "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
     app.add_option("--set", overrides, "override an eval setting: --set eval.num_negatives=99");
     app.add_option("--device", device, "auto, cpu, cuda or cuda:N (default: the run's)");
     app.add_option("--report", report_path, "write the results as JSON to this file");
@@ -47,6 +50,12 @@ int main(int argc, char** argv) {
     Experiment ex = Experiment::build(config, checkpoint, ".");
     load_checkpoint(checkpoint, *ex.model, nullptr, false);
     ex.model->to(ex.device);
+    if (backbone_only) {
+      const auto coco = std::dynamic_pointer_cast<CoCoModelImpl>(ex.model);
+      if (!coco) throw ConfigError(checkpoint + ": --backbone-only needs a CoCo checkpoint, this is " + ex.model_name);
+      ex.model = coco->backbone();
+      ex.model_name += " (backbone only)";
+    }
 
     Evaluator evaluator(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
     const Split s = split == "valid" ? Split::kValid : Split::kTest;

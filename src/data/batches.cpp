@@ -93,6 +93,30 @@ TrainBatch TrainLoader::batch(int64_t index) const {
   return out;
 }
 
+EvalBatch random_prefixes(const TrainBatch& batch) {
+  const auto items = batch.items.to(torch::kCPU).contiguous();
+  const int64_t b = items.size(0), w = items.size(1);
+  const auto draw = torch::rand({b}, torch::kFloat64);
+  const double* u = draw.data_ptr<double>();
+  const int64_t* in = items.data_ptr<int64_t>();
+  auto history = torch::zeros({b, w - 1}, torch::kInt64);
+  auto target = torch::empty({b}, torch::kInt64);
+  int64_t *out = history.data_ptr<int64_t>(), *out_target = target.data_ptr<int64_t>();
+  int64_t longest = 0;
+  for (int64_t r = 0; r < b; ++r) {
+    const int64_t* row = in + r * w;
+    const int64_t first = std::find_if(row, row + w, [](int64_t x) { return x > 0; }) - row;
+    const int64_t choices = std::max<int64_t>(w - 1 - first, 1);
+    const int64_t t = std::min(w - 1, first + 1 + static_cast<int64_t>(u[r] * static_cast<double>(choices)));
+    std::copy(row + first, row + t, out + (r + 1) * (w - 1) - (t - first));
+    out_target[r] = row[t];
+    longest = std::max(longest, t - first);
+  }
+  const int64_t width = std::min(w - 1, longest + 1);  // all-padding columns but one cut, as above
+  const auto device = batch.items.device();
+  return {batch.users, history.narrow(1, w - 1 - width, width).to(device), target.to(device)};
+}
+
 int64_t history_length(const Interactions& data, int64_t u, Split split) {
   return data.length(u) - (split == Split::kValid ? 2 : 1);
 }

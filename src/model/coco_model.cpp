@@ -26,6 +26,27 @@ uint64_t history_hash(const int64_t* row, int64_t length) {
   return h;
 }
 
+// Turns off requires_grad of a module's trainable parameters while it lives: what is
+// computed meanwhile carries gradient to its other inputs only (autograd records
+// requires_grad when an operation runs).
+class FrozenParameters {
+ public:
+  FrozenParameters(torch::nn::Module& module, bool active) {
+    if (!active) return;
+    for (auto& p : module.parameters()) {
+      if (p.requires_grad()) params_.push_back(p.requires_grad_(false));
+    }
+  }
+  ~FrozenParameters() {
+    for (auto& p : params_) p.requires_grad_(true);
+  }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<torch::Tensor> params_;
+};
+
 }  // namespace
 
 CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden, const std::string& config_dir) {
@@ -66,6 +87,7 @@ CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden, const std
   o.warmup_epochs = node.get_int("warmup_epochs", o.warmup_epochs, 0);
   o.vq_grad_to_backbone = node.get_bool("vq_grad_to_backbone", o.vq_grad_to_backbone);
   o.fusion_grad_to_backbone = node.get_bool("fusion_grad_to_backbone", o.fusion_grad_to_backbone);
+  o.prefix = node.get_choice("prefix", o.prefix, {"last", "random"});
   node.finish();
   return o;
 }
@@ -97,9 +119,13 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   BackboneStep step = backbone_->train_step(batch);
   if (epoch_ < options.warmup_epochs) return std::move(step.loss);
   const int64_t l = batch.items.size(1) - 1, b = batch.items.size(0);
-  const auto history = batch.items.narrow(1, 0, l);
-  const auto target = batch.items.select(1, l);  // [B]
-  const auto& h_rs = step.repr;                   // [B, d]
+  torch::Tensor history = batch.items.narrow(1, 0, l), target = batch.items.select(1, l), h_rs = step.repr;
+  if (options.prefix == "random") {
+    const EvalBatch cut = random_prefixes(batch);
+    history = cut.history;
+    target = cut.target;
+    h_rs = backbone_->user_repr(cut);  // [B, d]
+  }
 
   // Filled from the decision matrix below; the LoRA layers read it during backward.
   auto lora_mask = torch::zeros({b}, h_rs.options().requires_grad(false));
@@ -111,7 +137,14 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
     const auto lse = scores.narrow(1, 1, scores.size(1) - 1).logsumexp(1);
     return scores.gather(1, target.unsqueeze(1)).squeeze(1) - lse;
   };
-  const auto fused_scores = score_all(h_u);        // [B, V + 1]
+  // Without fusion_grad_to_backbone the fused losses reach no backbone weight: the item
+  // table is read as a constant.
+  torch::Tensor fused_scores, target_emb;
+  {
+    FrozenParameters frozen(*backbone_, !options.fusion_grad_to_backbone);
+    fused_scores = score_all(h_u);  // [B, V + 1]
+    target_emb = backbone_->item_embeddings().index_select(0, target);
+  }
   const auto l_fused = -logp(fused_scores).mean();  // the output's own objective at the last position
 
   DecisionOutput decision;
@@ -130,7 +163,7 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   }
 
   const auto l_nce =
-      nce_item_loss(h_u, backbone_->item_embeddings().index_select(0, target), options.tau_nce, target);
+      nce_item_loss(h_u, target_emb, options.tau_nce, target);
   const auto l_align = info_nce(k.h_aligned, h_rs.detach(), options.tau_align);
   const auto l_ortho = orthogonality_loss(vq_->prompts());
   LossTerms terms = std::move(step.loss);

@@ -48,6 +48,7 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
   }
   o.recent_items = node.get_int("recent_items", o.recent_items, 1, 1000);
   o.max_tokens = node.get_int("max_tokens", o.max_tokens, 2, 4096);
+  o.item_tokens = node.get_int("item_tokens", o.item_tokens, 0, 4096);
   o.separator = node.get_string("separator", o.separator);
   o.layers = node.get_int("layers", o.layers, 1, 1000);
   node.finish();
@@ -71,6 +72,7 @@ KnowledgeEncoderImpl::KnowledgeEncoderImpl(KnowledgeOptions options_, const Item
     if (text.empty()) continue;
     auto& ids = item_tokens_[static_cast<size_t>(item)];
     ids = tokenizer_.encode(text);
+    if (options.item_tokens > 0 && static_cast<int64_t>(ids.size()) > options.item_tokens) ids.resize(options.item_tokens);
     ++with_text;
     tokens += static_cast<int64_t>(ids.size());
   }

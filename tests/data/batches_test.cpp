@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 namespace coco {
@@ -38,6 +39,44 @@ TEST(Batches, EvalBatchHoldsHistoryAndTarget) {
   const auto test = make_eval_batch(d, users, 0, 2, Split::kTest, 3);
   EXPECT_TRUE(torch::equal(test.history[1], torch::tensor({0, 7, 8}, torch::kInt64)));
   EXPECT_EQ(test.target[1].item<int64_t>(), 9);
+}
+
+TEST(Batches, RandomPrefixesCutEachRowBeforeADrawnItem) {
+  const auto d = toy();
+  TrainLoader loader(d, /*max_len=*/5, /*batch_size=*/3, /*seed=*/1);
+  const auto batch = loader.batch(0);
+  const int64_t w = batch.items.size(1);
+  std::vector<std::set<int64_t>> targets(3);
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    torch::manual_seed(seed);
+    const auto cut = random_prefixes(batch);
+    ASSERT_EQ(cut.history.size(0), 3);
+    ASSERT_LE(cut.history.size(1), w - 1);
+    EXPECT_TRUE(torch::equal(cut.users, batch.users));
+    for (int64_t r = 0; r < 3; ++r) {
+      std::vector<int64_t> row, hist;
+      for (int64_t j = 0; j < w; ++j) {
+        if (batch.items[r][j].item<int64_t>() > 0) row.push_back(batch.items[r][j].item<int64_t>());
+      }
+      // The history is the row's items before the target, right-aligned after padding.
+      bool padding = true;
+      for (int64_t j = 0; j < cut.history.size(1); ++j) {
+        const int64_t x = cut.history[r][j].item<int64_t>();
+        if (x > 0) padding = false;
+        if (!padding) hist.push_back(x);
+        EXPECT_TRUE(padding || x > 0) << "padding after an item in row " << r;
+      }
+      const int64_t target = cut.target[r].item<int64_t>();
+      ASSERT_LT(hist.size(), row.size());
+      EXPECT_EQ(target, row[hist.size()]);
+      EXPECT_TRUE(std::equal(hist.begin(), hist.end(), row.begin()));
+      targets[static_cast<size_t>(batch.users[r].item<int64_t>())].insert(target);
+    }
+  }
+  // Every item after the first is drawn; a row with one item keeps it as its target.
+  EXPECT_EQ(targets[0], (std::set<int64_t>{2, 3, 4}));
+  EXPECT_EQ(targets[1], (std::set<int64_t>{7}));
+  EXPECT_EQ(targets[2], (std::set<int64_t>{4}));
 }
 
 TEST(Batches, EpochOrderIsAFunctionOfSeedAndEpoch) {

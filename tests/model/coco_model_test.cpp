@@ -92,6 +92,56 @@ TEST_F(CoCoModelTest, UserTextHoldsTheNewestItemsLastAfterBos) {
   EXPECT_EQ(text.attention_mask[1].sum().item<int64_t>(), len);
 }
 
+TEST_F(CoCoModelTest, ItemTokensKeepTheBeginningOfEachTitle) {
+  Json config = small_config(data_dir_);
+  config["coco"]["knowledge"]["max_tokens"] = 100;
+  config["coco"]["knowledge"]["item_tokens"] = 6;
+  Experiment ex = build(config);
+  auto& enc = *coco(ex).knowledge();
+  const auto& tok = enc.tokenizer();
+  std::vector<int64_t> expected{tok.bos_id()};
+  for (const int64_t item : {1, 2}) {
+    if (item == 2) {
+      const auto sep = tok.encode(enc.options.separator);
+      expected.insert(expected.end(), sep.begin(), sep.end());
+    }
+    auto ids = tok.encode(enc.item_text(item));
+    ASSERT_GT(ids.size(), 6u);
+    expected.insert(expected.end(), ids.begin(), ids.begin() + 6);
+  }
+  const auto text = enc.user_text(torch::tensor({{int64_t{1}, int64_t{2}}}));
+  EXPECT_TRUE(torch::equal(text.input_ids[0], torch::tensor(expected, torch::kInt64)));
+}
+
+// With fusion_grad_to_backbone off, the backbone's gradients from CoCo's whole loss are
+// those of its own loss alone; with it on, the fused losses add to them.
+TEST_F(CoCoModelTest, WithoutFusionGradientsTheBackboneLearnsOnlyFromItsOwnLoss) {
+  for (const bool through : {false, true}) {
+    Json c = small_config(data_dir_);
+    c["coco"]["fusion_grad_to_backbone"] = through;
+    c["coco"]["prefix"] = "random";
+    Experiment ex = build(c);
+    auto& m = coco(ex);
+    m.train();
+    const auto batch = batch_of(ex, 32);
+    torch::manual_seed(7);
+    m.loss(batch).total.backward();
+    std::vector<torch::Tensor> joint;
+    for (auto& p : m.backbone()->parameters()) {
+      joint.push_back(p.grad().clone());
+      p.mutable_grad().zero_();
+    }
+    torch::manual_seed(7);  // the same dropout masks
+    m.backbone()->train_step(batch).loss.total.backward();
+    bool same = true;
+    size_t i = 0;
+    for (auto& p : m.backbone()->parameters()) same = same && torch::allclose(p.grad(), joint[i++], 1e-5, 1e-7);
+    EXPECT_EQ(same, !through);
+    EXPECT_GT(m.codebook()->prompts().grad().abs().sum().item<double>(), 0.0);  // the knowledge learns
+    EXPECT_TRUE(m.backbone()->item_embeddings().requires_grad());              // unfrozen afterwards
+  }
+}
+
 TEST_F(CoCoModelTest, LoraLearnsOnlyFromMaskedInExamplesWhilePromptsAlwaysLearn) {
   for (const std::string rule : {"never", "always"}) {
     Json c = small_config(data_dir_);

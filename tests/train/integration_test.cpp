@@ -121,6 +121,8 @@ TEST(ToolsIntegration, TrainEvalResumeAndACheckpointCutInHalf) {
                             d.file("eval.json") + " --set data.path=" + d.file("data"));
   ASSERT_EQ(eval.code, 0) << eval.output;
   EXPECT_EQ(read_json_file(d.file("eval.json"))["metrics"], report["metrics"]);
+  expect_one_line_error(tool(kTools + "/coco-eval " + d.file("run") + " --backbone-only"), 3,
+                        "--backbone-only needs a CoCo checkpoint, this is sasrec");
 
   // A checkpoint cut in half: clear error, and the good best.pt stays as it was.
   const std::string last = d.file("run/last.pt"), best = d.file("run/best.pt");
@@ -206,6 +208,11 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
     EXPECT_EQ(k["h_aligned"][0].size(), 64u) << f;
   }
   EXPECT_NE(r.output.find("| coco-sasrec | test | full ranking"), std::string::npos) << r.output;
+  // The same checkpoint ranked by its backbone alone, without the knowledge.
+  const ToolRun alone = tool(kTools + "/coco-eval " + d.file("run") + " --split valid --backbone-only");
+  ASSERT_EQ(alone.code, 0) << alone.output;
+  EXPECT_NE(alone.output.find("| coco-sasrec (backbone only) | valid | full ranking"), std::string::npos)
+      << alone.output;
 }
 
 TEST(CoCoIntegration, BadCoCoInputEndsWithOneClearLine) {

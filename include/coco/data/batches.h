@@ -57,6 +57,11 @@ class TrainLoader {
   std::vector<int64_t> order_;  // this rank's users for the current epoch
 };
 
+/// Cuts each row of a training window before an item drawn uniformly (torch RNG) from its
+/// second to last real item: the items before it become the history, right-aligned and
+/// left-padded as in EvalBatch, and the item the target.
+EvalBatch random_prefixes(const TrainBatch& batch);
+
 /// Number of items before the target of `split` for user u.
 int64_t history_length(const Interactions& data, int64_t u, Split split);
 

@@ -43,9 +43,17 @@ struct CoCoOptions {
   // from it). Off by default: pulling every h_rs towards a few code keys slowed the
   // backbone's own learning (BENCHMARKS.md).
   bool vq_grad_to_backbone = false;
-  // Whether the fused losses (rec_fused, nce) reach the backbone through h_rs; off trains
-  // the backbone on its own objective only and the knowledge as a residual on top.
+  // Whether the fused losses (rec_fused, nce) reach the backbone (h_rs and the item
+  // table); off trains the backbone on its own objective only and the knowledge as a
+  // residual on top.
   bool fusion_grad_to_backbone = true;
+  // Which item of a training window the knowledge path predicts: "last" (the window's
+  // last item, from the backbone's own h_rs) or "random" (per row and step, an item drawn
+  // uniformly from the window's second to last, with h_rs from one more backbone pass on
+  // the items before it). "random" shows the knowledge path a new target each epoch, as
+  // the backbone sees every position, instead of the same one per user that it can learn
+  // by heart.
+  std::string prefix = "last";
 
   /// Parses `node`; d is the backbone's width. Relative LLM paths are searched from the
   /// working directory and from `config_dir/..`; D is read from the LLM file's header.

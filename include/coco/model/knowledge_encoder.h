@@ -25,6 +25,7 @@ struct KnowledgeOptions {
   std::vector<std::string> fields = {"title"};      // item text: title, brand, categories
   int64_t recent_items = 10;                        // newest items that may enter the text
   int64_t max_tokens = 64;                          // T, BOS included
+  int64_t item_tokens = 0;                          // an item's first n tokens only; 0 = all
   std::string separator = "; ";                     // between items
   int64_t layers = 1;                               // states = mean of the last n layers
 
