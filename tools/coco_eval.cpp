@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
                  "full ranking: keep the user's earlier items in the ranking (as RecBole does)");
     app.add_flag("--backbone-only", backbone_only,
                  "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
-    app.add_option("--set", overrides, "override an eval setting: --set eval.num_negatives=99");
+    app.add_option("--set", overrides,
+                   "override an eval setting, the data or LLM path: --set eval.num_negatives=99");
     app.add_option("--device", device, "auto, cpu, cuda or cuda:N (default: the run's)");
     app.add_option("--report", report_path, "write the results as JSON to this file");
     try {
@@ -40,8 +41,10 @@ int main(int argc, char** argv) {
 
     Json config = read_checkpoint_meta(checkpoint).config;
     for (const auto& o : overrides) {
-      if (o.rfind("eval.", 0) != 0 && o.rfind("data.path=", 0) != 0 && o.rfind("device=", 0) != 0) {
-        throw ConfigError("--set " + o + ": only eval.*, data.path and device can change after training");
+      if (o.rfind("eval.", 0) != 0 && o.rfind("data.path=", 0) != 0 && o.rfind("device=", 0) != 0 &&
+          o.rfind("coco.knowledge.llm.path=", 0) != 0) {
+        throw ConfigError("--set " + o +
+                          ": only eval.*, data.path, coco.knowledge.llm.path and device can change after training");
       }
       apply_override(config, o);
     }

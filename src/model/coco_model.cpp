@@ -1,6 +1,9 @@
 // CoCo's training step, fused evaluation with the knowledge cache, and its diagnostics.
 #include "coco/model/coco_model.h"
 
+#include <mutex>
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "coco/data/batches.h"
@@ -45,6 +48,29 @@ class FrozenParameters {
 
  private:
   std::vector<torch::Tensor> params_;
+};
+
+// While it lives, the torch CPU RNG runs a stream of its own, seeded from the stream's next
+// draw; afterwards the stream continues where it was. The knowledge path's draws (prefixes,
+// dropout, code restarts) thus leave the backbone's draws as they are when it trains alone.
+class ForkedRng {
+ public:
+  ForkedRng() : gen_(at::detail::getDefaultCPUGenerator()) {
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    saved_ = gen_.get_state();
+    const uint64_t draw = at::check_generator<at::CPUGeneratorImpl>(gen_)->random64();
+    gen_.set_current_seed(mix_seed(draw, 0x6b6e6f776c656467ULL));
+  }
+  ~ForkedRng() {
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    gen_.set_state(saved_);
+  }
+  ForkedRng(const ForkedRng&) = delete;
+  ForkedRng& operator=(const ForkedRng&) = delete;
+
+ private:
+  at::Generator gen_;
+  torch::Tensor saved_;
 };
 
 }  // namespace
@@ -118,13 +144,15 @@ CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs, 
 LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   BackboneStep step = backbone_->train_step(batch);
   if (epoch_ < options.warmup_epochs) return std::move(step.loss);
+  ForkedRng own_stream;
   const int64_t l = batch.items.size(1) - 1, b = batch.items.size(0);
   torch::Tensor history = batch.items.narrow(1, 0, l), target = batch.items.select(1, l), h_rs = step.repr;
   if (options.prefix == "random") {
     const EvalBatch cut = random_prefixes(batch);
     history = cut.history;
     target = cut.target;
-    h_rs = backbone_->user_repr(cut);  // [B, d]
+    torch::AutoGradMode grad(options.fusion_grad_to_backbone);  // else h_rs is a constant anyway
+    h_rs = backbone_->user_repr(cut);                           // [B, d]
   }
 
   // Filled from the decision matrix below; the LoRA layers read it during backward.

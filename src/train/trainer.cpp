@@ -182,8 +182,10 @@ void Trainer::train_epoch() {
     LossTerms loss = model_->loss(batch);
     loss.total.backward();
     // Data-parallel training would all-reduce gradients here.
-    if (options_.clip_grad_norm > 0) {
-      torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.clip_grad_norm);
+    if (options_.clip_grad_norm > 0) {  // per group: one part's large gradients do not shrink another's
+      for (auto& group : optimizer_->param_groups()) {
+        torch::nn::utils::clip_grad_norm_(group.params(), options_.clip_grad_norm);
+      }
     }
     optimizer_->step();
     ++state_.step;

@@ -8,7 +8,9 @@
 #include "coco/common/error.h"
 #include "coco/llm/lora.h"
 #include "coco/model/coco_model.h"
+#include "coco/eval/evaluator.h"
 #include "coco/model/experiment.h"
+#include "coco/train/trainer.h"
 #include "test_util.h"
 
 namespace coco {
@@ -140,6 +142,37 @@ TEST_F(CoCoModelTest, WithoutFusionGradientsTheBackboneLearnsOnlyFromItsOwnLoss)
     EXPECT_GT(m.codebook()->prompts().grad().abs().sum().item<double>(), 0.0);  // the knowledge learns
     EXPECT_TRUE(m.backbone()->item_embeddings().requires_grad());              // unfrozen afterwards
   }
+}
+
+// Trained by the same trainer for an epoch, a decoupled CoCo's backbone ends with exactly
+// the weights of the backbone trained alone: the knowledge path neither sends it gradient
+// nor moves its random stream, so a CoCo-vs-backbone table measures the knowledge alone.
+TEST_F(CoCoModelTest, DecoupledCoCoTrainsTheBackboneExactlyAsItTrainsAlone) {
+  auto train = [&](Json config) {
+    config["train"]["epochs"] = 1;
+    Experiment ex = build(std::move(config));
+    test::TempDir out;
+    Evaluator ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
+    Trainer trainer(ex.model, ex.dataset.interactions, ex.train, ev,
+                    {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device});
+    trainer.fit();
+    return ex.model;
+  };
+  Json coco_config = small_config(data_dir_);
+  coco_config["coco"]["prefix"] = "random";
+  coco_config["coco"]["fusion_grad_to_backbone"] = false;
+  Json alone_config = coco_config;
+  alone_config.erase("coco");
+  const auto alone = train(alone_config);
+  const auto with = train(coco_config);
+  const auto& backbone = dynamic_cast<CoCoModelImpl&>(*with).backbone();
+  const auto expected = alone->named_parameters();
+  for (const auto& p : backbone->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();
+  }
+  // The weights moved: the comparison is not between two untrained models.
+  EXPECT_FALSE(torch::equal(Experiment::build(alone_config, "t.json", ".").model->named_parameters()["item_emb.weight"],
+                            expected["item_emb.weight"]));
 }
 
 TEST_F(CoCoModelTest, LoraLearnsOnlyFromMaskedInExamplesWhilePromptsAlwaysLearn) {

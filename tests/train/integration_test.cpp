@@ -209,7 +209,9 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
   }
   EXPECT_NE(r.output.find("| coco-sasrec | test | full ranking"), std::string::npos) << r.output;
   // The same checkpoint ranked by its backbone alone, without the knowledge.
-  const ToolRun alone = tool(kTools + "/coco-eval " + d.file("run") + " --split valid --backbone-only");
+  const ToolRun alone = tool(kTools + "/coco-eval " + d.file("run") + " --split valid --backbone-only --set data.path=" +
+                            test::shared_dataset("amazon-beauty") + " --set coco.knowledge.llm.path=" +
+                            COCO_SHARED_DIR + "/models/stories260K/stories260K.gguf");
   ASSERT_EQ(alone.code, 0) << alone.output;
   EXPECT_NE(alone.output.find("| coco-sasrec (backbone only) | valid | full ranking"), std::string::npos)
       << alone.output;

@@ -44,16 +44,17 @@ struct CoCoOptions {
   // backbone's own learning (BENCHMARKS.md).
   bool vq_grad_to_backbone = false;
   // Whether the fused losses (rec_fused, nce) reach the backbone (h_rs and the item
-  // table); off trains the backbone on its own objective only and the knowledge as a
-  // residual on top.
-  bool fusion_grad_to_backbone = true;
+  // table). Off (default) trains the backbone on its own objective only, exactly as alone,
+  // and the knowledge as a residual on top: with them on, the item table serving two
+  // objectives slowed the backbone more than the knowledge gave back (BENCHMARKS.md).
+  bool fusion_grad_to_backbone = false;
   // Which item of a training window the knowledge path predicts: "last" (the window's
-  // last item, from the backbone's own h_rs) or "random" (per row and step, an item drawn
-  // uniformly from the window's second to last, with h_rs from one more backbone pass on
-  // the items before it). "random" shows the knowledge path a new target each epoch, as
-  // the backbone sees every position, instead of the same one per user that it can learn
-  // by heart.
-  std::string prefix = "last";
+  // last item, from the backbone's own h_rs) or "random" (default; per row and step, an
+  // item drawn uniformly from the window's second to last, h_rs from one more backbone
+  // pass on the items before it). "random" shows the knowledge path a new target each
+  // epoch, as the backbone sees every position; with "last" it learnt each user's one
+  // target by heart (BENCHMARKS.md).
+  std::string prefix = "random";
 
   /// Parses `node`; d is the backbone's width. Relative LLM paths are searched from the
   /// working directory and from `config_dir/..`; D is read from the LLM file's header.
