@@ -25,6 +25,8 @@ overrides() {
     random_prompt) echo "--set coco.vq.selection=random" ;;  # random instead of VQ choice
     no_ortho) echo "--set coco.loss.ortho=0" ;;
     method_sum) echo "--set coco.loss.rec_fused=0" ;;        # METHOD.md's loss sum alone
+    coupled) echo "--set coco.fusion_grad_to_backbone=true" ;;  # fused losses train the backbone too
+    last_prefix) echo "--set coco.prefix=last" ;;            # knowledge predicts only the last item
     adapt_lora) echo "--set coco.adapt.epochs=1" ;;          # catalogue adaptation first
     adapt_full) echo "--set coco.adapt.epochs=1 --set coco.adapt.mode=full" ;;
     *) echo "unknown variant $1" >&2; exit 2 ;;
