@@ -53,6 +53,7 @@ class FrozenParameters {
 // While it lives, the torch CPU RNG runs a stream of its own, seeded from the stream's next
 // draw; afterwards the stream continues where it was. The knowledge path's draws (prefixes,
 // dropout, code restarts) thus leave the backbone's draws as they are when it trains alone.
+// (On CUDA, dropout masks come from the device's generator, which this does not fork.)
 class ForkedRng {
  public:
   ForkedRng() : gen_(at::detail::getDefaultCPUGenerator()) {
@@ -173,12 +174,13 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
     fused_scores = score_all(h_u);  // [B, V + 1]
     target_emb = backbone_->item_embeddings().index_select(0, target);
   }
-  const auto l_fused = -logp(fused_scores).mean();  // the output's own objective at the last position
+  const auto logp_fused = logp(fused_scores);       // [B]
+  const auto l_fused = -logp_fused.mean();          // the output's own objective at the target
 
   DecisionOutput decision;
   {
     torch::NoGradGuard no_grad;
-    decision = decision_(k.h_aligned, h_rs, logp(fused_scores.detach()), logp(score_all(h_rs)));
+    decision = decision_(k.h_aligned, h_rs, logp_fused.detach(), logp(score_all(h_rs)));
     lora_mask.copy_(decision.mask);
     const auto per_code = DecisionMatrixImpl::per_code_activation(decision.mask, k.vq.codes, options.vq.num_codes());
     code_examples_ += per_code.examples.to(torch::kCPU, torch::kFloat64);

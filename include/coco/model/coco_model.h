@@ -44,7 +44,8 @@ struct CoCoOptions {
   // backbone's own learning (BENCHMARKS.md).
   bool vq_grad_to_backbone = false;
   // Whether the fused losses (rec_fused, nce) reach the backbone (h_rs and the item
-  // table). Off (default) trains the backbone on its own objective only, exactly as alone,
+  // table). Off (default) trains the backbone on its own objective only, exactly as alone
+  // (on CPU, the same weights for the same seed and thread count),
   // and the knowledge as a residual on top: with them on, the item table serving two
   // objectives slowed the backbone more than the knowledge gave back (BENCHMARKS.md).
   bool fusion_grad_to_backbone = false;
