@@ -143,12 +143,15 @@ CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs, 
 }
 
 LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
-  BackboneStep step = backbone_->train_step(batch);
+  // The backbone's own step draws what it draws when trained alone: loss() only, unless
+  // the knowledge needs h_rs of the whole window (train_step; BERT4Rec's costs a pass).
+  const bool last = options.prefix == "last" && epoch_ >= options.warmup_epochs;
+  BackboneStep step = last ? backbone_->train_step(batch) : BackboneStep{backbone_->loss(batch), {}};
   if (epoch_ < options.warmup_epochs) return std::move(step.loss);
   ForkedRng own_stream;
   const int64_t l = batch.items.size(1) - 1, b = batch.items.size(0);
   torch::Tensor history = batch.items.narrow(1, 0, l), target = batch.items.select(1, l), h_rs = step.repr;
-  if (options.prefix == "random") {
+  if (!last) {
     const EvalBatch cut = random_prefixes(batch);
     history = cut.history;
     target = cut.target;

@@ -158,21 +158,24 @@ TEST_F(CoCoModelTest, DecoupledCoCoTrainsTheBackboneExactlyAsItTrainsAlone) {
     trainer.fit();
     return ex.model;
   };
-  Json coco_config = small_config(data_dir_);
-  coco_config["coco"]["prefix"] = "random";
-  coco_config["coco"]["fusion_grad_to_backbone"] = false;
-  Json alone_config = coco_config;
-  alone_config.erase("coco");
-  const auto alone = train(alone_config);
-  const auto with = train(coco_config);
-  const auto& backbone = dynamic_cast<CoCoModelImpl&>(*with).backbone();
-  const auto expected = alone->named_parameters();
-  for (const auto& p : backbone->named_parameters()) {
-    EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << p.key();
+  for (const std::string name : {"sasrec", "bert4rec"}) {
+    Json coco_config = small_config(data_dir_);
+    coco_config["backbone"]["name"] = name;
+    coco_config["coco"]["prefix"] = "random";
+    coco_config["coco"]["fusion_grad_to_backbone"] = false;
+    Json alone_config = coco_config;
+    alone_config.erase("coco");
+    const auto alone = train(alone_config);
+    const auto with = train(coco_config);
+    const auto& backbone = dynamic_cast<CoCoModelImpl&>(*with).backbone();
+    const auto expected = alone->named_parameters();
+    for (const auto& p : backbone->named_parameters()) {
+      EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << name << " " << p.key();
+    }
+    // The weights moved: the comparison is not between two untrained models.
+    EXPECT_FALSE(torch::equal(Experiment::build(alone_config, "t.json", ".").model->named_parameters()["item_emb.weight"],
+                              expected["item_emb.weight"]));
   }
-  // The weights moved: the comparison is not between two untrained models.
-  EXPECT_FALSE(torch::equal(Experiment::build(alone_config, "t.json", ".").model->named_parameters()["item_emb.weight"],
-                            expected["item_emb.weight"]));
 }
 
 TEST_F(CoCoModelTest, LoraLearnsOnlyFromMaskedInExamplesWhilePromptsAlwaysLearn) {
