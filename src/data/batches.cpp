@@ -19,7 +19,8 @@ uint64_t mix_seed(uint64_t a, uint64_t b) {
 namespace {
 
 // Copies the last `width` items of [first, last) into row `row` of `out`, right-aligned.
-void fill_row(int64_t* out, int64_t width, const int32_t* first, const int32_t* last) {
+template <typename T>
+void fill_row(int64_t* out, int64_t width, const T* first, const T* last) {
   const int64_t n = std::min<int64_t>(width, last - first);
   std::fill(out, out + width - n, 0);
   std::copy(last - n, last, out + width - n);
@@ -99,7 +100,7 @@ EvalBatch random_prefixes(const TrainBatch& batch) {
   const auto draw = torch::rand({b}, torch::kFloat64);
   const double* u = draw.data_ptr<double>();
   const int64_t* in = items.data_ptr<int64_t>();
-  auto history = torch::zeros({b, w - 1}, torch::kInt64);
+  auto history = torch::empty({b, w - 1}, torch::kInt64);
   auto target = torch::empty({b}, torch::kInt64);
   int64_t *out = history.data_ptr<int64_t>(), *out_target = target.data_ptr<int64_t>();
   int64_t longest = 0;
@@ -108,7 +109,7 @@ EvalBatch random_prefixes(const TrainBatch& batch) {
     const int64_t first = std::find_if(row, row + w, [](int64_t x) { return x > 0; }) - row;
     const int64_t choices = std::max<int64_t>(w - 1 - first, 1);
     const int64_t t = std::min(w - 1, first + 1 + static_cast<int64_t>(u[r] * static_cast<double>(choices)));
-    std::copy(row + first, row + t, out + (r + 1) * (w - 1) - (t - first));
+    fill_row(out + r * (w - 1), w - 1, row + first, row + t);
     out_target[r] = row[t];
     longest = std::max(longest, t - first);
   }

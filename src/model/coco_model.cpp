@@ -150,13 +150,14 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   if (epoch_ < options.warmup_epochs) return std::move(step.loss);
   ForkedRng own_stream;
   const int64_t l = batch.items.size(1) - 1, b = batch.items.size(0);
-  torch::Tensor history = batch.items.narrow(1, 0, l), target = batch.items.select(1, l), h_rs = step.repr;
+  const EvalBatch cut = last ? EvalBatch{batch.users, batch.items.narrow(1, 0, l), batch.items.select(1, l)}
+                             : random_prefixes(batch);
+  const auto& history = cut.history;  // [B, <= L]
+  const auto& target = cut.target;    // [B]
+  torch::Tensor h_rs = step.repr;     // [B, d]
   if (!last) {
-    const EvalBatch cut = random_prefixes(batch);
-    history = cut.history;
-    target = cut.target;
     torch::AutoGradMode grad(options.fusion_grad_to_backbone);  // else h_rs is a constant anyway
-    h_rs = backbone_->user_repr(cut);                           // [B, d]
+    h_rs = backbone_->user_repr(cut);
   }
 
   // Filled from the decision matrix below; the LoRA layers read it during backward.
