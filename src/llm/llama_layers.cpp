@@ -16,11 +16,7 @@ void RMSNormImpl::reset() {
   weight = register_parameter("weight", torch::ones({options.dim()}), /*requires_grad=*/false);
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  const auto xf = x.to(torch::kFloat32);
-  const auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + options.eps());
-  return weight * normed.to(x.scalar_type());
-}
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return rms_norm(x, weight, options.eps()); }
 
 RopeTables make_rope_tables(const torch::Tensor& positions, int64_t head_dim, double theta,
                             torch::Dtype dtype) {
@@ -29,18 +25,6 @@ RopeTables make_rope_tables(const torch::Tensor& positions, int64_t head_dim, do
   const auto inv_freq = torch::pow(theta, -2.0 * i / static_cast<double>(head_dim));  // [Dh/2]
   const auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq;         // [B,T,Dh/2]
   return {angles.cos().unsqueeze(1).to(dtype), angles.sin().unsqueeze(1).to(dtype)};
-}
-
-torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& t, RopePairing pairing) {
-  const auto half = x.size(-1) / 2;
-  if (pairing == RopePairing::kHalf) {
-    const auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);  // [B,H,T,Dh/2]
-    return torch::cat({x1 * t.cos - x2 * t.sin, x1 * t.sin + x2 * t.cos}, -1);
-  }
-  auto shape = x.sizes().vec();
-  const auto pairs = x.reshape({x.size(0), x.size(1), x.size(2), half, 2});  // [B,H,T,Dh/2,2]
-  const auto x1 = pairs.select(-1, 0), x2 = pairs.select(-1, 1);
-  return torch::stack({x1 * t.cos - x2 * t.sin, x1 * t.sin + x2 * t.cos}, -1).reshape(shape);
 }
 
 LlamaAttentionImpl::LlamaAttentionImpl(LlamaConfig config_) : config(std::move(config_)) {
@@ -83,8 +67,8 @@ void LlamaMLPImpl::reset() {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x, const torch::Tensor& lora_mask) {
-  const auto g = torch::silu(gate_proj->forward(x, lora_mask));  // [B,T,F]
-  return down_proj->forward(g * up_proj->forward(x, lora_mask), lora_mask);
+  const auto g = gate_proj->forward(x, lora_mask);                                  // [B,T,F]
+  return down_proj->forward(swiglu(g, up_proj->forward(x, lora_mask)), lora_mask);
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(LlamaConfig config_) : config(std::move(config_)) {

@@ -42,7 +42,7 @@ std::string resolve_target(const std::string& target) {
 // through every projection of the LLM.
 torch::Tensor rows_mm(const torch::Tensor& a, const torch::Tensor& b) {  // [N, K] · [K, M]
   const int64_t n = a.size(0), threads = at::get_num_threads();
-  if (threads < 2 || n < 64 * threads) return torch::mm(a, b);
+  if (threads < 2 || n < 64 * threads || !a.device().is_cpu()) return torch::mm(a, b);
   auto out = torch::empty({n, b.size(1)}, a.options());
   at::parallel_for(0, n, (n + threads - 1) / threads, [&](int64_t begin, int64_t end) {
     torch::NoGradGuard no_grad;  // grad mode is per thread; the workers' is on
@@ -177,37 +177,45 @@ void LoRALinearImpl::merge_adapter() {
 namespace {
 
 // s · B A h with per-example gradient masking for A and B: every row sends gradient to h,
-// only rows with m = 1 to A and B. The mask is read when backward runs, not when forward
-// runs, so a caller may decide it from the forward's own output (CoCo's decision matrix).
-// Equal in value and gradients to m ⊙ BAh + (1 − m) ⊙ sg(B) sg(A) h, at the cost of one
-// adapter product instead of two.
+// only rows with m = 1 to A and B (all rows without a mask). The mask is read when
+// backward runs, not when forward runs, so a caller may decide it from the forward's own
+// output (CoCo's decision matrix). Equal in value and gradients to
+// m ⊙ BAh + (1 − m) ⊙ sg(B) sg(A) h, at the cost of one adapter product instead of two.
+// The products go through M = s B A [O, I] and G = Σ_n m_n g_n h_nᵀ [O, I]
+// (dB = s G Aᵀ, dA = s Bᵀ G): GEMMs of the layer's own widths instead of rank-r-thin
+// ones, which BLAS runs several times slower per FLOP.
 struct MaskedLoRAFunction : torch::autograd::Function<MaskedLoRAFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
                                const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask,
                                double scale) {
-    const auto u = torch::linear(h, a);  // [B, ..., r]
-    ctx->save_for_backward({h, a, b, u});
+    const auto m = torch::mm(b, a) * scale;  // [O, I]
+    ctx->save_for_backward({h, a, b, m});
     ctx->saved_data["mask"] = mask;  // deliberately not version-checked: see above
     ctx->saved_data["scale"] = scale;
-    return torch::linear(u, b) * scale;
+    auto shape = h.sizes().vec();
+    shape.back() = m.size(0);
+    return rows_mm(h.reshape({-1, h.size(-1)}), m.t()).view(shape);
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &h = saved[0], &a = saved[1], &b = saved[2], &u = saved[3];
+    const auto &h = saved[0], &a = saved[1], &b = saved[2], &m = saved[3];
     const double scale = ctx->saved_data["scale"].toDouble();
-    const auto g = grads[0] * scale;  // [B, ..., O]
-    const auto gu = torch::matmul(g, b);  // [B, ..., r]
+    const auto& g = grads[0];  // [B, ..., O]
+    const auto rows = [](const torch::Tensor& t) { return t.reshape({-1, t.size(-1)}); };
     torch::Tensor gh, ga, gb;
-    if (ctx->needs_input_grad(0)) gh = torch::matmul(gu, a);
+    if (ctx->needs_input_grad(0)) gh = rows_mm(rows(g), m).view(h.sizes());
     if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
-      std::vector<int64_t> view(static_cast<size_t>(g.dim()), 1);
-      view[0] = g.size(0);
-      const auto m = ctx->saved_data["mask"].toTensor().to(g.scalar_type()).view(view);
-      const auto gm = (g * m).flatten(0, -2);  // [N, O]
-      gb = torch::matmul(gm.t(), u.flatten(0, -2));                               // [O, r]
-      ga = torch::matmul(torch::matmul(gm, b).t(), h.flatten(0, -2));              // [r, I]
+      auto gm = g;
+      if (const auto mask = ctx->saved_data["mask"].toTensor(); mask.numel() > 0) {
+        std::vector<int64_t> view(static_cast<size_t>(g.dim()), 1);
+        view[0] = g.size(0);
+        gm = g * mask.to(g.scalar_type()).view(view);
+      }
+      const auto big_g = torch::mm(rows(gm).t(), rows(h));  // [O, I]
+      gb = torch::mm(big_g, a.t()) * scale;                 // [O, r]
+      ga = torch::mm(b.t(), big_g) * scale;                 // [r, I]
     }
     return {gh, ga, gb, torch::Tensor(), torch::Tensor()};
   }
@@ -221,13 +229,13 @@ torch::Tensor LoRALinearImpl::forward(const torch::Tensor& x, const torch::Tenso
   const double p = options.dropout();
   const auto xa = x.to(lora_A.scalar_type());
   const auto h = fast_dropout(xa, p, is_training());
-  if (!lora_mask.defined()) {
-    return y + (torch::linear(torch::linear(h, lora_A), lora_B) * scale()).to(y.scalar_type());
+  if (lora_mask.defined()) {
+    TORCH_CHECK(lora_mask.dim() == 1 && lora_mask.size(0) == x.size(0),
+                "lora_mask must be [B] with B = ", x.size(0), ", got ", lora_mask.sizes());
+    TORCH_CHECK(!lora_mask.requires_grad(), "lora_mask must not require gradient");
   }
-  TORCH_CHECK(lora_mask.dim() == 1 && lora_mask.size(0) == x.size(0),
-              "lora_mask must be [B] with B = ", x.size(0), ", got ", lora_mask.sizes());
-  TORCH_CHECK(!lora_mask.requires_grad(), "lora_mask must not require gradient");
-  return y + MaskedLoRAFunction::apply(h, lora_A, lora_B, lora_mask, scale()).to(y.scalar_type());
+  const auto mask = lora_mask.defined() ? lora_mask : torch::empty({0});  // [0]: every row learns
+  return y + MaskedLoRAFunction::apply(h, lora_A, lora_B, mask, scale()).to(y.scalar_type());
 }
 
 std::vector<std::string> attach_lora(torch::nn::Module& root, const LoRAOptions& options) {

@@ -4,10 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <limits>
 #include <string>
 
 #include "coco/common/error.h"
+#include "coco/nn/attention.h"
 
 namespace coco {
 
@@ -59,21 +59,17 @@ AlignerOutput AlignerImpl::forward(const torch::Tensor& prompt_states,
   const int64_t b = prompt_states.size(0), p = prompt_states.size(1), t = text_states.size(1);
   const int64_t h = options.num_heads(), dh = options.attn_width() / h;
   auto heads = [&](const torch::Tensor& x, int64_t len) {  // [B, len, d_a] → [B, H, len, dh]
-    return x.reshape({b, len, h, dh}).transpose(1, 2).contiguous();
+    return x.reshape({b, len, h, dh}).transpose(1, 2);
   };
   const auto q = heads(q_proj_(prompt_states.to(dtype)), p);
   const auto text = text_states.to(dtype);
   const auto k = heads(k_proj_(text), t), v = heads(v_proj_(text), t);
-  const auto valid = text_mask.to(torch::kBool).view({b, 1, 1, t});             // [B, 1, 1, T]
-  auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(dh));  // [B, H, P, T]
-  // The lowest finite value, not −inf: a row without valid keys then gives a uniform
-  // softmax (no NaN) that the multiplication by the mask turns into zeros.
-  const double lowest = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
-                                                 : std::numeric_limits<float>::lowest();
-  scores = scores.masked_fill(valid.logical_not(), lowest);
+  // Each prompt query may see every valid text token (masked_attention: fused on CPU).
+  const auto allow = text_mask.to(torch::kBool).view({b, 1, 1, t}).expand({b, 1, p, t});
+  const auto ctx = masked_attention(q, k, v, allow, 1.0 / std::sqrt(double(dh)))  // [B, H, P, dh]
+                       .transpose(1, 2)
+                       .reshape({b, p, h * dh});
   AlignerOutput out;
-  out.attention = torch::softmax(scores, -1) * valid.to(dtype);
-  const auto ctx = torch::matmul(out.attention, v).transpose(1, 2).reshape({b, p, h * dh});
   out.h_text = out_proj_(ctx).mean(1);  // [B, d_a]
   out.h_aligned = mlp2_(drop_(mlp_norm_(torch::gelu(mlp1_(out.h_text)))));
   return out;

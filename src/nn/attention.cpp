@@ -12,6 +12,8 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include "coco/common/fast_exp.h"
+
 namespace coco {
 
 namespace {
@@ -53,28 +55,10 @@ void row_times(const float* a, const float* xt, int64_t s, int64_t d, int64_t fi
   }
 }
 
-// y[j] = e^(x[j] − max) for j in [first, last), with x[j] ≤ max: Cephes' expf polynomial
-// (about 2 ulp), which the compiler vectorises where std::exp is one call per key.
-// Arguments below −87 give e^−87 instead of a denormal; the softmax cannot tell.
+// y[j] = e^(x[j] − max) for j in [first, last), with x[j] ≤ max.
 void exp_shifted(float* x, int64_t first, int64_t last, float max) {
 #pragma omp simd
-  for (int64_t j = first; j < last; ++j) {
-    const float t = std::max(x[j] - max, -87.0f);
-    const auto n = static_cast<int32_t>(t * 1.44269504f - 0.5f);  // round(t / ln 2), t ≤ 0
-    const float fn = static_cast<float>(n);
-    const float r = t - fn * 0.693359375f + fn * 2.12194440e-4f;   // t − n ln 2
-    float y = 1.9875691500e-4f;
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * r * r + r + 1.0f;
-    const int32_t bits = (n + 127) << 23;  // 2^n
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    x[j] = y * scale;
-  }
+  for (int64_t j = first; j < last; ++j) x[j] = exp_nonpositive(x[j] - max);
 }
 
 // The width is a template parameter for the common head widths (0: any width up to

@@ -36,6 +36,11 @@ class RMSNormImpl : public torch::nn::Cloneable<RMSNormImpl> {
 };
 TORCH_MODULE(RMSNorm);
 
+/// RMSNormImpl's function. On CPU float32 with a frozen weight it runs a fused kernel
+/// (src/llm/fused_layers.cpp); elsewhere, and as the tests' reference, the composition.
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+torch::Tensor rms_norm_reference(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
 /// cos/sin of every (position, frequency) pair of a batch.
 struct RopeTables {
   torch::Tensor cos;  // [B, 1, T, Dh/2]
@@ -47,7 +52,13 @@ RopeTables make_rope_tables(const torch::Tensor& positions, int64_t head_dim, do
                             torch::Dtype dtype);
 
 /// Rotates pairs of x [B, H, T, Dh]: adjacent (2i, 2i+1) or halves (i, i + Dh/2).
+/// Fused on CPU float32 (one pass forward and back); the composition elsewhere.
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, RopePairing pairing);
+torch::Tensor apply_rope_reference(const torch::Tensor& x, const RopeTables& tables, RopePairing pairing);
+
+/// silu(gate) ⊙ up, fused on CPU float32 (one pass forward and back); the composition elsewhere.
+torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
+torch::Tensor swiglu_reference(const torch::Tensor& gate, const torch::Tensor& up);
 
 /// Per-forward inputs every block needs.
 struct DecoderContext {

@@ -33,7 +33,6 @@ struct AlignerOptions {
 struct AlignerOutput {
   torch::Tensor h_text;     // [B, d_a] cross-attention output, mean over the P prompt queries
   torch::Tensor h_aligned;  // [B, d]
-  torch::Tensor attention;  // [B, H, P, T] attention weights (0 on masked keys)
 };
 
 class AlignerImpl : public torch::nn::Cloneable<AlignerImpl> {
