@@ -196,7 +196,7 @@ torch::Tensor apply_rope_reference(const torch::Tensor& x, const RopeTables& t, 
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& t, RopePairing pairing) {
-  if (!fusable(x) || !fusable(t.cos) || t.cos.requires_grad() || t.sin.requires_grad()) {
+  if (!fusable(x) || !fusable(t.cos) || !fusable(t.sin) || t.cos.requires_grad() || t.sin.requires_grad()) {
     return apply_rope_reference(x, t, pairing);
   }
   const int64_t b = x.size(0), len = x.size(2), half = x.size(3) / 2;
