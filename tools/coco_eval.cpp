@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     if (include_history) config["eval"]["exclude_history"] = false;
     if (!device.empty()) config["device"] = device;
     Experiment ex = Experiment::build(config, checkpoint, ".");
-    load_checkpoint(checkpoint, *ex.model, nullptr, false);
+    ex.model->set_epoch(load_checkpoint(checkpoint, *ex.model, nullptr, false).state.weights_epoch());
     ex.model->to(ex.device);
     if (backbone_only) {
       const auto coco = std::dynamic_pointer_cast<CoCoModelImpl>(ex.model);

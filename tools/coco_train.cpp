@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     const TrainState& state = trainer.fit();
     if (state.best_epoch < 0) throw Error("no validation was run; nothing to report");
 
-    load_checkpoint(trainer.best_path(), *ex.model, nullptr, false);
+    ex.model->set_epoch(load_checkpoint(trainer.best_path(), *ex.model, nullptr, false).state.weights_epoch());
     std::vector<EvalReport> reports = {
         evaluator.evaluate(*ex.model, Split::kTest, Protocol::kFull, ex.device),
         evaluator.evaluate(*ex.model, Split::kTest, Protocol::kSampled, ex.device)};

@@ -145,9 +145,9 @@ CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs, 
 LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   // The backbone's own step draws what it draws when trained alone: loss() only, unless
   // the knowledge needs h_rs of the whole window (train_step; BERT4Rec's costs a pass).
-  const bool last = options.prefix == "last" && epoch_ >= options.warmup_epochs;
+  const bool last = options.prefix == "last" && !warming_up();
   BackboneStep step = last ? backbone_->train_step(batch) : BackboneStep{backbone_->loss(batch), {}};
-  if (epoch_ < options.warmup_epochs) return std::move(step.loss);
+  if (warming_up()) return std::move(step.loss);
   ForkedRng own_stream;
   const int64_t l = batch.items.size(1) - 1, b = batch.items.size(0);
   const EvalBatch cut = last ? EvalBatch{batch.users, batch.items.narrow(1, 0, l), batch.items.select(1, l)}
@@ -213,6 +213,7 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
 
 torch::Tensor CoCoModelImpl::user_repr(const EvalBatch& batch) {
   const auto h_rs = backbone_->user_repr(batch);
+  if (warming_up()) return h_rs;
   const auto h_aligned = is_training() || torch::GradMode::is_enabled()
                              ? knowledge_of(h_rs, batch.history, {}).h_aligned
                              : cached_knowledge(h_rs, batch.history);

@@ -166,7 +166,7 @@ void Trainer::train_epoch() {
   // function of (seed, epoch). A mid-epoch resume restores the saved state instead.
   if (state_.batch == 0) torch::manual_seed(mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch));
   model_->train();
-  model_->begin_epoch(state_.epoch);
+  model_->set_epoch(state_.epoch);
   const int64_t num_batches = loader_.num_batches();
   const int64_t total_steps = options_.epochs * num_batches;
   Progress progress(state_.epoch, options_.epochs, num_batches);

@@ -3,6 +3,8 @@
 // the evaluation cache. Skipped with a message when ../shared is absent.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <torch/torch.h>
 
 #include "coco/common/error.h"
@@ -176,6 +178,35 @@ TEST_F(CoCoModelTest, DecoupledCoCoTrainsTheBackboneExactlyAsItTrainsAlone) {
     EXPECT_FALSE(torch::equal(Experiment::build(alone_config, "t.json", ".").model->named_parameters()["item_emb.weight"],
                               expected["item_emb.weight"]));
   }
+}
+
+// A warm-up epoch trains the backbone alone, so its validation and its checkpoint must
+// rank with h_rs alone, not through the untrained knowledge path.
+TEST_F(CoCoModelTest, WarmUpEpochsAreEvaluatedAsTheBackboneAlone) {
+  Json config = small_config(data_dir_);
+  config["train"]["epochs"] = 1;
+  config["coco"]["warmup_epochs"] = 1;
+  Experiment ex = build(config);
+  test::TempDir out;
+  Evaluator ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
+  Trainer trainer(ex.model, ex.dataset.interactions, ex.train, ev,
+                  {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device});
+  trainer.fit();
+  std::ifstream log(trainer.log_path());
+  std::string line;
+  ASSERT_TRUE(std::getline(log, line));
+  const double logged = Json::parse(line)["valid"]["MRR"];
+
+  Experiment fresh = build(config);
+  auto& m = coco(fresh);
+  m.set_epoch(load_checkpoint(trainer.best_path(), m, nullptr, false).state.weights_epoch());
+  auto backbone = m.backbone();
+  const auto alone = ev.evaluate(*backbone, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
+  EXPECT_GT(alone, 0);
+  EXPECT_EQ(logged, alone);
+  EXPECT_EQ(ev.evaluate(m, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR"), alone);
+  m.set_epoch(1);  // after the warm-up the (here untrained) knowledge is fused
+  EXPECT_NE(ev.evaluate(m, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR"), alone);
 }
 
 TEST_F(CoCoModelTest, LoraLearnsOnlyFromMaskedInExamplesWhilePromptsAlwaysLearn) {

@@ -102,6 +102,7 @@ TEST(Trainer, InterruptedAndResumedRunEndsExactlyLikeAnUninterruptedOne) {
   EXPECT_THROW(interrupted.fit(), Interrupted);
   request_interrupt(false);
   EXPECT_EQ(read_checkpoint_meta(interrupted.last_path()).state.batch, 2);
+  EXPECT_EQ(read_checkpoint_meta(interrupted.last_path()).state.weights_epoch(), 1);  // 0-based
 
   auto second = make_model();
   Trainer resumed(second, data, small_train(3), ev, {Json::object(), b.path(), 1, 10});
@@ -126,6 +127,8 @@ TEST(Trainer, EarlyStoppingHonoursPatience) {
   const auto& s = trainer.fit();
   EXPECT_EQ(s.best_epoch, 1);
   EXPECT_EQ(s.epoch, 3);
+  EXPECT_EQ(read_checkpoint_meta(trainer.best_path()).state.weights_epoch(), 0);  // best_epoch is 1-based
+  EXPECT_EQ(read_checkpoint_meta(trainer.last_path()).state.weights_epoch(), 2);
 }
 
 TEST(Checkpoint, CutInHalfFailsInOneLineAndLeavesTheModelAlone) {

@@ -35,8 +35,9 @@ class RecommenderImpl : public torch::nn::Module {
   /// Optimiser groups; default: every trainable parameter in one group at train.lr.
   virtual std::vector<ParamGroup> param_groups();
 
-  /// Called by the trainer before each training epoch (0-based), e.g. for warm-up phases.
-  virtual void begin_epoch(int64_t /*epoch*/) {}
+  /// The 0-based epoch the weights are in, e.g. for warm-up phases: set by the trainer
+  /// before each training epoch, and after loading a checkpoint (TrainState::weights_epoch).
+  virtual void set_epoch(int64_t /*epoch*/) {}
 
   /// Statistics gathered since the last call (logged with each epoch), then reset; null
   /// when the model has none.

@@ -74,7 +74,8 @@ class CoCoModelImpl : public RecommenderImpl {
   CoCoModelImpl(Backbone backbone, CoCoOptions options, const ItemCatalog& catalog);
 
   LossTerms loss(const TrainBatch& batch) override;
-  /// Fused h_u. In eval mode h_aligned is cached per history and reused until a weight
+  /// Fused h_u; h_rs alone while the weights are in a warm-up epoch, whose knowledge is
+  /// untrained. In eval mode h_aligned is cached per history and reused until a weight
   /// changes, so the knowledge of a user is computed once per checkpoint.
   torch::Tensor user_repr(const EvalBatch& batch) override;
   torch::Tensor score_all(const torch::Tensor& repr) override { return backbone_->score_all(repr); }
@@ -83,7 +84,7 @@ class CoCoModelImpl : public RecommenderImpl {
   }
   /// "recommender" at train.lr, "knowledge" and "lora" at their own rates.
   std::vector<ParamGroup> param_groups() override;
-  void begin_epoch(int64_t epoch) override { epoch_ = epoch; }
+  void set_epoch(int64_t epoch) override { epoch_ = epoch; }
   /// Codebook perplexity and usage, decision-matrix activation (overall and per code),
   /// mean alignment cosine a_u and utility δ_u, dead codes restarted.
   Json epoch_diagnostics() override;
@@ -117,6 +118,7 @@ class CoCoModelImpl : public RecommenderImpl {
   DecisionMatrix decision_{nullptr};
   Fusion fusion_{nullptr};
   int64_t epoch_ = 0;
+  bool warming_up() const { return options.warmup_epochs > 0 && epoch_ < options.warmup_epochs; }
 
   // Decision-matrix statistics of the current epoch.
   double sum_a_ = 0, sum_delta_ = 0, sum_mask_ = 0, examples_ = 0;

@@ -26,6 +26,9 @@ struct TrainState {
   std::map<std::string, double> loss_sums;  // partial sums of the current epoch
   double epoch_seconds = 0;                 // time spent in the current epoch so far
 
+  /// The epoch whose training produced the weights (-1: none yet).
+  int64_t weights_epoch() const { return batch > 0 ? epoch : epoch - 1; }
+
   Json to_json() const;
   static TrainState from_json(const Json& j);
 };
