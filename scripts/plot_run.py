@@ -110,6 +110,12 @@ def plot_training_curves(rows, out):
     fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.2 * nrows), squeeze=False)
     for ax, (title, (xs, ys)) in zip(axes.flat, panels):
         line(ax, xs, ys, title)
+        metric = title.removeprefix("valid ")
+        alone = series(rows, lambda r: r["valid_backbone"][metric])  # CoCo's own backbone
+        if metric != title and alone[0]:
+            ax.lines[0].set_label("CoCo")
+            line(ax, *alone, title, ls="--", label="backbone alone")
+            ax.legend()
         if title.startswith("train") and all(y > 0 for y in ys):
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))

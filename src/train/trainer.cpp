@@ -239,6 +239,11 @@ void Trainer::end_epoch() {
     record["valid"] = metrics_to_json(rep.metrics);
     const double metric = rep.metrics.get(options_.metric);
     valid_text = fmt::format(" valid {} {:.4f}", options_.metric, metric);
+    if (const auto backbone = model_->inner_backbone()) {  // what the enhancement adds, held out
+      const EvalReport alone = evaluator_.evaluate(*backbone, Split::kValid, Protocol::kFull, context_.device);
+      record["valid_backbone"] = metrics_to_json(alone.metrics);
+      valid_text += fmt::format(" (backbone alone {:.4f})", alone.metrics.get(options_.metric));
+    }
     if (metric > state_.best_metric) {
       state_.best_metric = metric;
       state_.best_epoch = epoch;

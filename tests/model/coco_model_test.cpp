@@ -209,6 +209,33 @@ TEST_F(CoCoModelTest, WarmUpEpochsAreEvaluatedAsTheBackboneAlone) {
   EXPECT_NE(ev.evaluate(m, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR"), alone);
 }
 
+// After the warm-up, each epoch's log also validates CoCo's own backbone: the knowledge's
+// contribution on held-out users, paired.
+TEST_F(CoCoModelTest, TheLogValidatesTheBackboneBesideCoCoAfterTheWarmUp) {
+  Json config = small_config(data_dir_);
+  config["train"]["epochs"] = 2;
+  config["coco"]["warmup_epochs"] = 1;
+  Experiment ex = build(config);
+  test::TempDir out;
+  Evaluator ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
+  Trainer trainer(ex.model, ex.dataset.interactions, ex.train, ev,
+                  {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device});
+  trainer.fit();
+  std::ifstream log(trainer.log_path());
+  std::string warm, joint;
+  ASSERT_TRUE(std::getline(log, warm) && std::getline(log, joint));
+  EXPECT_FALSE(Json::parse(warm).contains("valid_backbone"));  // the model is the backbone then
+  const Json epoch2 = Json::parse(joint);
+  ASSERT_TRUE(epoch2.contains("valid_backbone"));
+
+  Experiment fresh = build(config);
+  auto& m = coco(fresh);
+  m.set_epoch(load_checkpoint(trainer.last_path(), m, nullptr, false).state.weights_epoch());
+  const double alone = ev.evaluate(*m.backbone(), Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
+  EXPECT_EQ(epoch2["valid_backbone"]["MRR"].get<double>(), alone);
+  EXPECT_NE(epoch2["valid"]["MRR"].get<double>(), alone);
+}
+
 TEST_F(CoCoModelTest, LoraLearnsOnlyFromMaskedInExamplesWhilePromptsAlwaysLearn) {
   for (const std::string rule : {"never", "always"}) {
     Json c = small_config(data_dir_);

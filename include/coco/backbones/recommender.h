@@ -6,6 +6,7 @@
 // 0 = padding), d recommender width, C candidates per user, K codebook size.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,11 @@ class RecommenderImpl : public torch::nn::Module {
   /// Statistics gathered since the last call (logged with each epoch), then reset; null
   /// when the model has none.
   virtual Json epoch_diagnostics() { return nullptr; }
+
+  /// The backbone inside an enhanced model, while its output differs from the backbone's;
+  /// the trainer validates it beside the model each epoch, so the log shows what the
+  /// enhancement adds on held-out users. Null for a backbone itself.
+  virtual std::shared_ptr<RecommenderImpl> inner_backbone() { return nullptr; }
 
   /// Loss of one training batch (the module is in train mode).
   virtual LossTerms loss(const TrainBatch& batch) = 0;

@@ -85,6 +85,10 @@ class CoCoModelImpl : public RecommenderImpl {
   /// "recommender" at train.lr, "knowledge" and "lora" at their own rates.
   std::vector<ParamGroup> param_groups() override;
   void set_epoch(int64_t epoch) override { epoch_ = epoch; }
+  /// The backbone, except in warm-up epochs (when the model is the backbone).
+  std::shared_ptr<RecommenderImpl> inner_backbone() override {
+    return warming_up() ? nullptr : std::shared_ptr<RecommenderImpl>(backbone_);
+  }
   /// Codebook perplexity and usage, decision-matrix activation (overall and per code),
   /// mean alignment cosine a_u and utility δ_u, dead codes restarted.
   Json epoch_diagnostics() override;
