@@ -36,6 +36,27 @@ Json small_config(const std::string& data_dir) {
                          R"("}, {"op": "add", "path": "/data/path", "value": ")" + data_dir + R"("}])"));
 }
 
+// `config` trained by the trainer in a temporary run folder; ev is what it validated with.
+struct TrainedRun {
+  explicit TrainedRun(Json config)
+      : ex(Experiment::build(std::move(config), "test.json", ".")),
+        ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len),
+        trainer(ex.model, ex.dataset.interactions, ex.train, ev,
+                {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device}) {
+    trainer.fit();
+  }
+  std::vector<Json> epochs() const {  // metrics.jsonl
+    std::ifstream log(trainer.log_path());
+    std::vector<Json> rows;
+    for (std::string line; std::getline(log, line);) rows.push_back(Json::parse(line));
+    return rows;
+  }
+  Experiment ex;
+  test::TempDir out;
+  Evaluator ev;
+  Trainer trainer;
+};
+
 class CoCoModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -152,13 +173,7 @@ TEST_F(CoCoModelTest, WithoutFusionGradientsTheBackboneLearnsOnlyFromItsOwnLoss)
 TEST_F(CoCoModelTest, DecoupledCoCoTrainsTheBackboneExactlyAsItTrainsAlone) {
   auto train = [&](Json config) {
     config["train"]["epochs"] = 1;
-    Experiment ex = build(std::move(config));
-    test::TempDir out;
-    Evaluator ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
-    Trainer trainer(ex.model, ex.dataset.interactions, ex.train, ev,
-                    {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device});
-    trainer.fit();
-    return ex.model;
+    return TrainedRun(std::move(config)).ex.model;
   };
   for (const std::string name : {"sasrec", "bert4rec"}) {
     Json coco_config = small_config(data_dir_);
@@ -186,20 +201,15 @@ TEST_F(CoCoModelTest, WarmUpEpochsAreEvaluatedAsTheBackboneAlone) {
   Json config = small_config(data_dir_);
   config["train"]["epochs"] = 1;
   config["coco"]["warmup_epochs"] = 1;
-  Experiment ex = build(config);
-  test::TempDir out;
-  Evaluator ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
-  Trainer trainer(ex.model, ex.dataset.interactions, ex.train, ev,
-                  {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device});
-  trainer.fit();
-  std::ifstream log(trainer.log_path());
-  std::string line;
-  ASSERT_TRUE(std::getline(log, line));
-  const double logged = Json::parse(line)["valid"]["MRR"];
+  const TrainedRun run(config);
+  const auto& ev = run.ev;
+  const auto epochs = run.epochs();
+  ASSERT_GE(epochs.size(), 1u);
+  const double logged = epochs[0]["valid"]["MRR"];
 
   Experiment fresh = build(config);
   auto& m = coco(fresh);
-  m.set_epoch(load_checkpoint(trainer.best_path(), m, nullptr, false).state.weights_epoch());
+  m.set_epoch(load_checkpoint(run.trainer.best_path(), m, nullptr, false).state.weights_epoch());
   auto backbone = m.backbone();
   const auto alone = ev.evaluate(*backbone, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
   EXPECT_GT(alone, 0);
@@ -215,23 +225,17 @@ TEST_F(CoCoModelTest, TheLogValidatesTheBackboneBesideCoCoAfterTheWarmUp) {
   Json config = small_config(data_dir_);
   config["train"]["epochs"] = 2;
   config["coco"]["warmup_epochs"] = 1;
-  Experiment ex = build(config);
-  test::TempDir out;
-  Evaluator ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
-  Trainer trainer(ex.model, ex.dataset.interactions, ex.train, ev,
-                  {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device});
-  trainer.fit();
-  std::ifstream log(trainer.log_path());
-  std::string warm, joint;
-  ASSERT_TRUE(std::getline(log, warm) && std::getline(log, joint));
-  EXPECT_FALSE(Json::parse(warm).contains("valid_backbone"));  // the model is the backbone then
-  const Json epoch2 = Json::parse(joint);
+  const TrainedRun run(config);
+  const auto epochs = run.epochs();
+  ASSERT_GE(epochs.size(), 2u);
+  EXPECT_FALSE(epochs[0].contains("valid_backbone"));  // the model is the backbone then
+  const Json& epoch2 = epochs[1];
   ASSERT_TRUE(epoch2.contains("valid_backbone"));
 
   Experiment fresh = build(config);
   auto& m = coco(fresh);
-  m.set_epoch(load_checkpoint(trainer.last_path(), m, nullptr, false).state.weights_epoch());
-  const double alone = ev.evaluate(*m.backbone(), Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
+  m.set_epoch(load_checkpoint(run.trainer.last_path(), m, nullptr, false).state.weights_epoch());
+  const double alone = run.ev.evaluate(*m.backbone(), Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
   EXPECT_EQ(epoch2["valid_backbone"]["MRR"].get<double>(), alone);
   EXPECT_NE(epoch2["valid"]["MRR"].get<double>(), alone);
 }
