@@ -2,6 +2,7 @@
 // and/or sampled-negative protocol; prints Markdown tables and optionally writes JSON.
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
     std::string checkpoint, split = "test", protocol = "full", report_path, device;
     std::vector<std::string> overrides;
     bool include_history = false, backbone_only = false;
+    double knowledge_scale = 1.0;
     app.add_option("checkpoint", checkpoint, "checkpoint file (best.pt) or a run directory")->required();
     app.add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
     app.add_option("--protocol", protocol, "full, sampled or both")
@@ -28,6 +30,9 @@ int main(int argc, char** argv) {
                  "full ranking: keep the user's earlier items in the ranking (as RecBole does)");
     app.add_flag("--backbone-only", backbone_only,
                  "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
+    app.add_option("--knowledge-scale", knowledge_scale,
+                   "CoCo checkpoints: h_u = h_rs + A (fused h_u - h_rs); 1 as trained, 0 the backbone alone")
+        ->check(CLI::Range(0.0, 10.0));
     app.add_option("--set", overrides,
                    "override an eval setting, the data or LLM path: --set eval.num_negatives=99");
     app.add_option("--device", device, "auto, cpu, cuda or cuda:N (default: the run's)");
@@ -53,11 +58,19 @@ int main(int argc, char** argv) {
     Experiment ex = Experiment::build(config, checkpoint, ".");
     ex.model->set_epoch(load_checkpoint(checkpoint, *ex.model, nullptr, false).state.weights_epoch());
     ex.model->to(ex.device);
-    if (backbone_only) {
+    if (backbone_only || knowledge_scale != 1.0) {
       const auto coco = std::dynamic_pointer_cast<CoCoModelImpl>(ex.model);
-      if (!coco) throw ConfigError(checkpoint + ": --backbone-only needs a CoCo checkpoint, this is " + ex.model_name);
-      ex.model = coco->backbone();
-      ex.model_name += " (backbone only)";
+      const std::string flag = backbone_only ? "--backbone-only" : "--knowledge-scale";
+      if (!coco) throw ConfigError(checkpoint + ": " + flag + " needs a CoCo checkpoint, this is " + ex.model_name);
+      if (backbone_only) {
+        ex.model = coco->backbone();
+        ex.model_name += " (backbone only)";
+      } else {
+        coco->knowledge_scale = knowledge_scale;
+        std::ostringstream label;
+        label << " (knowledge scale " << knowledge_scale << ")";
+        ex.model_name += label.str();
+      }
     }
 
     Evaluator evaluator(ex.dataset.interactions, ex.eval, ex.data_options.max_len);

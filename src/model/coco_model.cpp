@@ -217,7 +217,8 @@ torch::Tensor CoCoModelImpl::user_repr(const EvalBatch& batch) {
   const auto h_aligned = is_training() || torch::GradMode::is_enabled()
                              ? knowledge_of(h_rs, batch.history, {}).h_aligned
                              : cached_knowledge(h_rs, batch.history);
-  return fusion_(h_rs, h_aligned);
+  const auto h_u = fusion_(h_rs, h_aligned);
+  return knowledge_scale == 1.0 ? h_u : h_rs + knowledge_scale * (h_u - h_rs);
 }
 
 std::vector<std::pair<const void*, int64_t>> CoCoModelImpl::weights_version() const {

@@ -318,6 +318,23 @@ TEST_F(CoCoModelTest, EvaluationCachesKnowledgeUntilAWeightChanges) {
   }
 }
 
+// coco-eval --knowledge-scale: the fused representation's residual over h_rs, scaled.
+TEST_F(CoCoModelTest, KnowledgeScaleMovesTheRepresentationFromTheBackboneToTheFusedOne) {
+  Experiment ex = build();
+  auto& m = coco(ex);
+  std::vector<int64_t> users(40);
+  std::iota(users.begin(), users.end(), 0);
+  const EvalBatch batch = make_eval_batch(ex.dataset.interactions, users, 0, 40, Split::kValid, 20);
+  m.eval();
+  torch::NoGradGuard no_grad;
+  const auto fused = m.user_repr(batch), alone = m.backbone()->user_repr(batch);
+  ASSERT_GT((fused - alone).norm().item<double>(), 1e-2);
+  for (const double scale : {0.0, 0.5, 2.0}) {
+    m.knowledge_scale = scale;
+    EXPECT_TRUE(torch::allclose(m.user_repr(batch), alone + scale * (fused - alone), 1e-5, 1e-6)) << scale;
+  }
+}
+
 // Catalogue adaptation on 80 real Beauty titles: the held-out LM loss falls, and afterwards
 // the LLM is frozen with fresh (zero) CoCo adapters on top of changed weights.
 TEST_F(CoCoModelTest, CatalogueAdaptationLowersTheLmLossAndLeavesTheLlmFrozen) {

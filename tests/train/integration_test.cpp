@@ -123,6 +123,8 @@ TEST(ToolsIntegration, TrainEvalResumeAndACheckpointCutInHalf) {
   EXPECT_EQ(read_json_file(d.file("eval.json"))["metrics"], report["metrics"]);
   expect_one_line_error(tool(kTools + "/coco-eval " + d.file("run") + " --backbone-only"), 3,
                         "--backbone-only needs a CoCo checkpoint, this is sasrec");
+  expect_one_line_error(tool(kTools + "/coco-eval " + d.file("run") + " --knowledge-scale 0.5"), 3,
+                        "--knowledge-scale needs a CoCo checkpoint, this is sasrec");
 
   // A checkpoint cut in half: clear error, and the good best.pt stays as it was.
   const std::string last = d.file("run/last.pt"), best = d.file("run/best.pt");
@@ -209,12 +211,16 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
   }
   EXPECT_NE(r.output.find("| coco-sasrec | test | full ranking"), std::string::npos) << r.output;
   // The same checkpoint ranked by its backbone alone, without the knowledge.
-  const ToolRun alone = tool(kTools + "/coco-eval " + d.file("run") + " --split valid --backbone-only --set data.path=" +
-                            test::shared_dataset("amazon-beauty") + " --set coco.knowledge.llm.path=" +
-                            COCO_SHARED_DIR + "/models/stories260K/stories260K.gguf");
+  const std::string eval = kTools + "/coco-eval " + d.file("run") + " --split valid --set data.path=" +
+                           test::shared_dataset("amazon-beauty") + " --set coco.knowledge.llm.path=" +
+                           COCO_SHARED_DIR + "/models/stories260K/stories260K.gguf --report ";
+  const ToolRun alone = tool(eval + d.file("alone.json") + " --backbone-only");
   ASSERT_EQ(alone.code, 0) << alone.output;
   EXPECT_NE(alone.output.find("| coco-sasrec (backbone only) | valid | full ranking"), std::string::npos)
       << alone.output;
+  // Knowledge scale 0 is the backbone alone.
+  ASSERT_EQ(tool(eval + d.file("scale0.json") + " --knowledge-scale 0").code, 0);
+  EXPECT_EQ(read_json_file(d.file("scale0.json"))["metrics"], read_json_file(d.file("alone.json"))["metrics"]);
 }
 
 TEST(CoCoIntegration, BadCoCoInputEndsWithOneClearLine) {

@@ -103,6 +103,10 @@ class CoCoModelImpl : public RecommenderImpl {
   int64_t cached_users() const { return static_cast<int64_t>(cache_index_.size()); }
 
   CoCoOptions options;
+  /// user_repr's h_rs + knowledge_scale · (fused h_u − h_rs): 1 is the model as trained, 0
+  /// its backbone alone, in between the knowledge's residual shrunk (coco-eval
+  /// --knowledge-scale). loss() always trains at 1.
+  double knowledge_scale = 1.0;
 
  private:
   struct Knowledge {
