@@ -2,9 +2,9 @@
 // and/or sampled-negative protocol; prints Markdown tables and optionally writes JSON.
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "coco/common/error.h"
 #include "coco/eval/report.h"
@@ -28,11 +28,12 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"full", "sampled", "both"}));
     app.add_flag("--include-history", include_history,
                  "full ranking: keep the user's earlier items in the ranking (as RecBole does)");
-    app.add_flag("--backbone-only", backbone_only,
-                 "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
+    auto* alone = app.add_flag("--backbone-only", backbone_only,
+                               "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
     app.add_option("--knowledge-scale", knowledge_scale,
                    "CoCo checkpoints: h_u = h_rs + A (fused h_u - h_rs); 1 as trained, 0 the backbone alone")
-        ->check(CLI::Range(0.0, 10.0));
+        ->check(CLI::Range(0.0, 10.0))
+        ->excludes(alone);
     app.add_option("--set", overrides,
                    "override an eval setting, the data or LLM path: --set eval.num_negatives=99");
     app.add_option("--device", device, "auto, cpu, cuda or cuda:N (default: the run's)");
@@ -67,9 +68,7 @@ int main(int argc, char** argv) {
         ex.model_name += " (backbone only)";
       } else {
         coco->knowledge_scale = knowledge_scale;
-        std::ostringstream label;
-        label << " (knowledge scale " << knowledge_scale << ")";
-        ex.model_name += label.str();
+        ex.model_name += fmt::format(" (knowledge scale {})", knowledge_scale);
       }
     }
 

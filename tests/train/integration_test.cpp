@@ -125,6 +125,9 @@ TEST(ToolsIntegration, TrainEvalResumeAndACheckpointCutInHalf) {
                         "--backbone-only needs a CoCo checkpoint, this is sasrec");
   expect_one_line_error(tool(kTools + "/coco-eval " + d.file("run") + " --knowledge-scale 0.5"), 3,
                         "--knowledge-scale needs a CoCo checkpoint, this is sasrec");
+  const ToolRun both = tool(kTools + "/coco-eval " + d.file("run") + " --knowledge-scale 0.5 --backbone-only");
+  EXPECT_EQ(both.code, 2);
+  EXPECT_NE(both.output.find("--backbone-only excludes --knowledge-scale"), std::string::npos) << both.output;
 
   // A checkpoint cut in half: clear error, and the good best.pt stays as it was.
   const std::string last = d.file("run/last.pt"), best = d.file("run/best.pt");
