@@ -30,10 +30,11 @@ int main(int argc, char** argv) {
                  "full ranking: keep the user's earlier items in the ranking (as RecBole does)");
     auto* alone = app.add_flag("--backbone-only", backbone_only,
                                "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
-    app.add_option("--knowledge-scale", knowledge_scale,
-                   "CoCo checkpoints: h_u = h_rs + A (fused h_u - h_rs); 1 as trained, 0 the backbone alone")
-        ->check(CLI::Range(0.0, 10.0))
-        ->excludes(alone);
+    auto* scale =
+        app.add_option("--knowledge-scale", knowledge_scale,
+                       "CoCo checkpoints: h_u = h_rs + A (fused h_u - h_rs); 1 as trained, 0 the backbone alone")
+            ->check(CLI::Range(0.0, 10.0))
+            ->excludes(alone);
     app.add_option("--set", overrides,
                    "override an eval setting, the data or LLM path: --set eval.num_negatives=99");
     app.add_option("--device", device, "auto, cpu, cuda or cuda:N (default: the run's)");
@@ -59,7 +60,7 @@ int main(int argc, char** argv) {
     Experiment ex = Experiment::build(config, checkpoint, ".");
     ex.model->set_epoch(load_checkpoint(checkpoint, *ex.model, nullptr, false).state.weights_epoch());
     ex.model->to(ex.device);
-    if (backbone_only || knowledge_scale != 1.0) {
+    if (*alone || *scale) {  // given on the command line
       const auto coco = std::dynamic_pointer_cast<CoCoModelImpl>(ex.model);
       const std::string flag = backbone_only ? "--backbone-only" : "--knowledge-scale";
       if (!coco) throw ConfigError(checkpoint + ": " + flag + " needs a CoCo checkpoint, this is " + ex.model_name);

@@ -68,6 +68,11 @@ class CoCoModelTest : public ::testing::Test {
   Experiment build(Json config) { return Experiment::build(std::move(config), "test.json", "."); }
   Experiment build() { return build(small_config(data_dir_)); }
   static CoCoModelImpl& coco(Experiment& ex) { return dynamic_cast<CoCoModelImpl&>(*ex.model); }
+  static EvalBatch valid_batch_of(const Experiment& ex, int64_t n) {  // the first n users' validation
+    std::vector<int64_t> users(static_cast<size_t>(n));
+    std::iota(users.begin(), users.end(), 0);
+    return make_eval_batch(ex.dataset.interactions, users, 0, n, Split::kValid, ex.data_options.max_len);
+  }
   static TrainBatch batch_of(const Experiment& ex, int64_t n) {
     TrainLoader loader(ex.dataset.interactions, ex.data_options.max_len, n, 1);
     loader.set_epoch(0);
@@ -293,9 +298,7 @@ TEST_F(CoCoModelTest, OptimiserGroupsHoldExactlyTheTrainableParameters) {
 TEST_F(CoCoModelTest, EvaluationCachesKnowledgeUntilAWeightChanges) {
   Experiment ex = build();
   auto& m = coco(ex);
-  std::vector<int64_t> users(40);
-  std::iota(users.begin(), users.end(), 0);
-  const EvalBatch batch = make_eval_batch(ex.dataset.interactions, users, 0, 40, Split::kValid, 20);
+  const EvalBatch batch = valid_batch_of(ex, 40);
   m.eval();
   torch::Tensor fresh;
   {
@@ -322,9 +325,7 @@ TEST_F(CoCoModelTest, EvaluationCachesKnowledgeUntilAWeightChanges) {
 TEST_F(CoCoModelTest, KnowledgeScaleMovesTheRepresentationFromTheBackboneToTheFusedOne) {
   Experiment ex = build();
   auto& m = coco(ex);
-  std::vector<int64_t> users(40);
-  std::iota(users.begin(), users.end(), 0);
-  const EvalBatch batch = make_eval_batch(ex.dataset.interactions, users, 0, 40, Split::kValid, 20);
+  const EvalBatch batch = valid_batch_of(ex, 40);
   m.eval();
   torch::NoGradGuard no_grad;
   const auto fused = m.user_repr(batch), alone = m.backbone()->user_repr(batch);
