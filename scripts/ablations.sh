@@ -29,6 +29,7 @@ overrides() {
     last_prefix) echo "--set coco.prefix=last" ;;            # knowledge predicts only the last item
     adapt_lora) echo "--set coco.adapt.epochs=1" ;;          # catalogue adaptation first
     adapt_full) echo "--set coco.adapt.epochs=1 --set coco.adapt.mode=full" ;;
+    random_llm) echo "--set coco.knowledge.llm.weights=random" ;;  # the LLM without pretraining
     *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }

@@ -14,7 +14,7 @@ import statistics
 import sys
 
 ORDER = ["backbone", "coco", "static", "lora_always", "lora_never", "random_prompt", "no_ortho",
-         "method_sum", "coupled", "last_prefix", "adapt_lora", "adapt_full"]
+         "method_sum", "coupled", "last_prefix", "adapt_lora", "adapt_full", "random_llm"]
 
 
 def mean_std(values):

@@ -1,6 +1,7 @@
 // User text construction and the LLM pass of the knowledge encoder.
 #include "coco/model/knowledge_encoder.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -35,6 +36,7 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
     }
     o.llm.dtype(llm.get_choice("dtype", "float32", {"float32", "bfloat16"}) == "bfloat16" ? torch::kBFloat16
                                                                                          : torch::kFloat32);
+    o.random_llm = llm.get_choice("weights", "pretrained", {"pretrained", "random"}) == "random";
     llm.finish();  // the LLM follows the run's device
   }
   ConfigNode lora = node.child("lora");
@@ -55,9 +57,28 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
   return o;
 }
 
+namespace {
+
+// Every weight matrix redrawn from N(0, σ²), σ its pretrained standard deviation, from a
+// generator of its own (fixed seed, so evaluation rebuilds the same LLM; the run's random
+// stream is untouched). The norms' gains stay. What is left is the architecture, the
+// tokenizer and the scales, without what pretraining taught.
+void redraw_weights(llm::LlamaModelImpl& model) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  for (auto& p : model.parameters()) {
+    if (p.dim() < 2) continue;
+    const double sigma = p.std().item<double>();
+    p.copy_(at::randn(p.sizes(), gen, torch::kFloat32) * sigma);
+  }
+}
+
+}  // namespace
+
 KnowledgeEncoderImpl::KnowledgeEncoderImpl(KnowledgeOptions options_, const ItemCatalog& catalog)
     : options(std::move(options_)), catalog_(catalog), tokenizer_(llm::Tokenizer::from_file(options.llm.path())) {
   llm_ = register_module("llm", llm::load_llama(options.llm));
+  if (options.random_llm) redraw_weights(*llm_);
   if (options.layers > llm_->config().num_layers()) {
     throw ConfigError("config error at /coco/knowledge/layers: the LLM has only " +
                       std::to_string(llm_->config().num_layers()) + " layers, got " +

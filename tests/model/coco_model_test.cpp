@@ -95,6 +95,8 @@ TEST_F(CoCoModelTest, ConfigErrorsNameTheJsonPath) {
             std::string::npos);
   EXPECT_NE(with("/coco/knowledge/fields", Json::array({"price"})).find("unknown field \"price\""),
             std::string::npos);
+  EXPECT_NE(with("/coco/knowledge/llm/weights", "fresh").find("config error at /coco/knowledge/llm/weights"),
+            std::string::npos);
   EXPECT_NE(with("/coco/loss/nse", 0.1).find("config error at /coco/loss/nse: unknown key"), std::string::npos);
 }
 
@@ -141,6 +143,32 @@ TEST_F(CoCoModelTest, ItemTokensKeepTheBeginningOfEachTitle) {
   }
   const auto text = enc.user_text(torch::tensor({{int64_t{1}, int64_t{2}}}));
   EXPECT_TRUE(torch::equal(text.input_ids[0], torch::tensor(expected, torch::kInt64)));
+}
+
+// The no-pretraining control: each LLM matrix is redrawn at its own scale, the same way on
+// every build (evaluation rebuilds the LLM from the file), and the run's random stream is left
+// as it was (the LoRA adapters, drawn after it, come out as they do with the pretrained LLM).
+TEST_F(CoCoModelTest, RandomLlmWeightsKeepEachMatrixScaleAndAreRebuiltTheSame) {
+  Json config = small_config(data_dir_);
+  config["coco"]["knowledge"]["llm"]["weights"] = "random";
+  Experiment pretrained = build(), random = build(config), again = build(config);
+  const auto expected = coco(pretrained).knowledge()->llm()->named_parameters();
+  const auto got = coco(random).knowledge()->llm()->named_parameters();
+  const auto rebuilt = coco(again).knowledge()->llm()->named_parameters();
+  int64_t redrawn = 0;
+  for (const auto& item : expected) {
+    const auto& p = item.value();
+    const auto& q = got[item.key()];
+    EXPECT_TRUE(torch::equal(q, rebuilt[item.key()])) << item.key();
+    if (item.key().find("lora") != std::string::npos || p.dim() < 2) {
+      EXPECT_TRUE(torch::equal(q, p)) << item.key();
+      continue;
+    }
+    ++redrawn;
+    EXPECT_LT(torch::cosine_similarity(q.flatten(), p.flatten(), 0).abs().item<double>(), 0.1) << item.key();
+    EXPECT_NEAR(q.std().item<double>(), p.std().item<double>(), 0.1 * p.std().item<double>()) << item.key();
+  }
+  EXPECT_GE(redrawn, 1 + 7 * coco(pretrained).knowledge()->llm()->config().num_layers());  // embeddings, 7 per layer
 }
 
 // With fusion_grad_to_backbone off, the backbone's gradients from CoCo's whole loss are

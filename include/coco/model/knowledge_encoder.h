@@ -21,6 +21,7 @@ namespace coco {
 
 struct KnowledgeOptions {
   llm::LlamaLoadOptions llm;                        // the LLM file, dtype, device
+  bool random_llm = false;                          // llm.weights "random": the no-pretraining control
   llm::LoRAOptions lora;                            // adapters attached to the LLM
   std::vector<std::string> fields = {"title"};      // item text: title, brand, categories
   int64_t recent_items = 10;                        // newest items that may enter the text
