@@ -1,7 +1,11 @@
 // coco-llm-bench: forward throughput of the Llama decoder (tokens/s and achieved FLOP/s as a
 // fraction of the measured 1024×1024 matmul rate) for stories260K and a random 512-wide
-// model, float32 and bfloat16. Not a correctness test; prints a markdown table to stdout.
+// model, float32 and bfloat16. With --real: one checkpoint at its real size — load time, peak
+// RSS after loading and after the forwards, and tokens/s at each --shapes batch x seq.
+// Not a correctness test; prints a markdown table to stdout.
 #include <torch/torch.h>
+
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -59,6 +63,45 @@ struct Row {
   double fraction;  // of the best 1024×1024 matmul rate seen in the same dtype
 };
 
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: KiB
+}
+
+/// --real: load `path` once in `dtype`, then time one forward per shape after a warm-up.
+int bench_real(const std::string& path, const std::string& dtype,
+               const std::vector<std::string>& shapes) {
+  const double rss0 = peak_rss_mib();
+  const auto t0 = Clock::now();
+  LlamaModel m = load_llama(LlamaLoadOptions(path).dtype(parse_dtype(dtype)));
+  const double load_s = seconds_since(t0), rss_load = peak_rss_mib();
+  uint64_t bytes = 0;
+  for (const auto& p : m->parameters()) bytes += p.nbytes();
+  std::printf("| model | dtype | weights MiB | load s | peak RSS after load MiB | shape | "
+              "forward s | tokens/s | peak RSS MiB |\n| --- | --- | ---: | ---: | ---: | --- | "
+              "---: | ---: | ---: |\n");
+  for (const auto& shape : shapes) {
+    const auto x = shape.find('x');
+    if (x == std::string::npos) throw coco::ConfigError("--shapes: expected BxT, got " + shape);
+    const int64_t b = std::stoll(shape.substr(0, x)), t = std::stoll(shape.substr(x + 1));
+    const auto ids = torch::randint(0, m->config().vocab_size(), {b, t});
+    const auto mask = torch::ones({b, t}, torch::kLong);
+    const auto forward = [&] { (void)m->run(LlamaInput{ids, {}, mask, {}, 0, false}); };
+    forward();  // warm-up
+    const auto t1 = Clock::now();
+    forward();
+    const double s = seconds_since(t1);
+    std::printf("| %s | %s | %.0f | %.1f | %.0f (base %.0f) | %lldx%lld | %.2f | %.0f | %.0f |\n",
+                std::filesystem::path(path).filename().c_str(), dtype.c_str(),
+                static_cast<double>(bytes) / (1 << 20), load_s, rss_load, rss0,
+                static_cast<long long>(b), static_cast<long long>(t), s,
+                static_cast<double>(b * t) / s, peak_rss_mib());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,11 +116,18 @@ int main(int argc, char** argv) {
     app.add_option("--seq", seq, "tokens per sequence")->check(CLI::PositiveNumber);
     app.add_option("--seconds", seconds, "minimum timed seconds per measurement");
     app.add_option("--threads", threads, "torch intra-op threads")->check(CLI::PositiveNumber);
+    bool real = false;
+    std::string dtype = "bfloat16";
+    std::vector<std::string> shapes = {"64x16", "64x64"};
+    app.add_flag("--real", real, "time only --model at its real size (load, RSS, forward)");
+    app.add_option("--dtype", dtype, "--real: float32 or bfloat16");
+    app.add_option("--shapes", shapes, "--real: batch x seq of each forward (64x16 64x64)");
     CLI11_PARSE(app, argc, argv);
     coco::set_log_level("warn");
     torch::set_num_threads(threads);
     torch::manual_seed(0);
     torch::NoGradGuard no_grad;
+    if (real) return bench_real(model, dtype, shapes);
 
     const double mm32 = matmul_flops(torch::kFloat32, seconds);
     const double mm16 = matmul_flops(torch::kBFloat16, seconds);

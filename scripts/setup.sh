@@ -9,6 +9,7 @@ packages=(
   libtorch-dev libopenblas0-pthread        # libtorch; OpenBLAS makes its matmuls ~30x faster
   libsentencepiece-dev sentencepiece       # tokenizer (isolated from libtorch, see ENVIRONMENT)
   nlohmann-json3-dev libspdlog-dev libcli11-dev zlib1g-dev
+  libpcre2-dev libicu-dev                  # byte-level BPE pre-tokenizer regexes (\p{L}, \p{N}), NFC
   libgtest-dev libgmock-dev
   python3-matplotlib python3-numpy         # scripts/plot_run.py (run diagnostics as PNG)
 )

@@ -46,17 +46,31 @@ std::string join_ids(const std::vector<int64_t>& ids) {
 
 int cmd_info(const Common& c) {
   const LlamaConfig cfg = read_llama_config(c.model);
+  const auto& rs = cfg.rope_scaling();
+  const char* scaling = rs.type == RopeScaling::Type::kLinear   ? "linear"
+                        : rs.type == RopeScaling::Type::kLlama3 ? "llama3"
+                        : cfg.rope_freq_factors().empty()       ? "none"
+                                                                : "rope_freqs";
   std::cout << "architecture: " << cfg.architecture() << "\n"
             << "vocab_size: " << cfg.vocab_size() << "\nhidden_size: " << cfg.hidden_size()
             << "\nnum_layers: " << cfg.num_layers() << "\nnum_heads: " << cfg.num_heads()
             << "\nnum_kv_heads: " << cfg.num_kv_heads() << "\nhead_dim: " << cfg.head_dim()
-            << "\nintermediate_size: " << cfg.intermediate_size()
+            << "\nintermediate_size: " << cfg.intermediate_size() << "\nactivation: "
+            << (cfg.activation() == Activation::kSilu ? "silu" : "gelu_tanh")
             << "\nrms_norm_eps: " << cfg.rms_norm_eps() << "\nrope_theta: " << cfg.rope_theta()
             << "\nrope_pairing: "
             << (cfg.rope_pairing() == RopePairing::kAdjacent ? "adjacent" : "half")
-            << "\ncontext_length: " << cfg.max_position()
+            << "\nrope_scaling: " << scaling;
+  if (rs.type != RopeScaling::Type::kNone) std::cout << " (factor " << rs.factor << ")";
+  std::cout << "\ncontext_length: " << cfg.max_position()
             << "\ntied_output: " << (cfg.tie_word_embeddings() ? "yes" : "no")
-            << "\nattention_bias: " << (cfg.attention_bias() ? "yes" : "no") << "\n";
+            << "\nattention_bias: " << (cfg.attention_bias() ? "yes" : "no")
+            << "\nqk_norm: " << (cfg.qk_norm() ? "yes" : "no")
+            << "\nsliding_window: " << cfg.sliding_window();
+  if (cfg.post_norms()) std::cout << "\npost_norms: yes";
+  if (cfg.attn_softcap() > 0) std::cout << "\nattn_softcap: " << cfg.attn_softcap();
+  if (cfg.final_softcap() > 0) std::cout << "\nfinal_softcap: " << cfg.final_softcap();
+  std::cout << "\n";
   if (!fs::is_directory(c.model) && is_gguf_file(c.model)) {
     GgufFile f(c.model);
     uint64_t params = 0;
@@ -272,6 +286,8 @@ int main(int argc, char** argv) {
     add_common(convert, false);
     std::string out_dir;
     convert->add_option("--out", out_dir, "output directory")->required();
+    convert->add_option("--dtype", c.dtype, "dtype of the written tensors: float32 or bfloat16")
+        ->check(CLI::IsMember({"float32", "bfloat16"}));
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -282,7 +298,7 @@ int main(int argc, char** argv) {
     if (*tokenize) return cmd_tokenize(c, bos, whole);
     if (*generate) return cmd_generate(c, prompt, max_tokens);
     if (*embed) return cmd_embed(c, items, out, pooling, batch, max_length);
-    const auto report = convert_gguf_to_hf(c.model, out_dir);
+    const auto report = convert_gguf_to_hf(c.model, out_dir, parse_dtype(c.dtype));
     coco::log().info("[llm] wrote {} tensors ({} bytes){} to {}", report.tensors, report.bytes,
                      report.tokenizer_written ? " and tokenizer.model" : "", out_dir);
     return 0;

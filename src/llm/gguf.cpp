@@ -378,4 +378,13 @@ torch::Tensor GgufFile::load(const std::string& name) {
   throw ModelError(path_ + ": GGUF tensor '" + name + "': unsupported type");
 }
 
+torch::Tensor GgufFile::load(const std::string& name, torch::ScalarType dtype) {
+  return load(name).to(dtype);
+}
+
+torch::Tensor GgufFile::load_rows(const std::string& name, int64_t row_begin, int64_t rows,
+                                  torch::ScalarType dtype) {
+  return load(name).narrow(0, row_begin, rows).to(dtype);
+}
+
 }  // namespace coco::llm

@@ -1,5 +1,5 @@
-// GGUF and safetensors → LlamaModel. GGUF tensor names are mapped to Hugging Face names
-// (token_embd → embed_tokens, blk.N.attn_q → layers.N.self_attn.q_proj, ...).
+// GGUF and safetensors → LlamaModel. Where each parameter is stored (tensor name, rows of a
+// fused tensor, an offset) is the architecture's answer (architectures.h).
 #include "coco/llm/llama_loader.h"
 
 #include <torch/torch.h>
@@ -7,63 +7,105 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <set>
 
 #include "coco/common/error.h"
 #include "coco/common/log.h"
 #include "coco/config/config.h"
 #include "coco/llm/gguf.h"
 #include "coco/llm/safetensors.h"
+#include "architectures.h"
 
 namespace coco::llm {
 namespace fs = std::filesystem;
 
 namespace {
 
-/// GGUF per-block tensor suffix → module name suffix.
-const std::vector<std::pair<std::string, std::string>>& block_names() {
-  static const std::vector<std::pair<std::string, std::string>> m = {
-      {"attn_q.weight", "self_attn.q_proj.weight"},
-      {"attn_q.bias", "self_attn.q_proj.bias"},
-      {"attn_k.weight", "self_attn.k_proj.weight"},
-      {"attn_k.bias", "self_attn.k_proj.bias"},
-      {"attn_v.weight", "self_attn.v_proj.weight"},
-      {"attn_v.bias", "self_attn.v_proj.bias"},
-      {"attn_output.weight", "self_attn.o_proj.weight"},
-      {"attn_norm.weight", "input_layernorm.weight"},
-      {"ffn_norm.weight", "post_attention_layernorm.weight"},
-      {"ffn_gate.weight", "mlp.gate_proj.weight"},
-      {"ffn_up.weight", "mlp.up_proj.weight"},
-      {"ffn_down.weight", "mlp.down_proj.weight"}};
-  return m;
-}
-
-std::string hf_name(const std::string& module_name) {
-  return module_name.rfind("lm_head", 0) == 0 ? module_name : "model." + module_name;
-}
-
 bool is_adapter(const std::string& name) {
   return name.find("lora_A") != std::string::npos || name.find("lora_B") != std::string::npos;
-}
-
-/// Copies `get(name)` into every frozen parameter of the model.
-template <typename Get>
-void fill_parameters(LlamaModelImpl& model, const std::string& source, Get&& get) {
-  torch::NoGradGuard no_grad;
-  for (auto& item : model.named_parameters()) {
-    if (is_adapter(item.key())) continue;
-    torch::Tensor w = get(item.key());
-    if (w.sizes() != item.value().sizes()) {
-      throw ModelError(source + ": tensor '" + item.key() + "' has shape " + c10::str(w.sizes()) +
-                       ", expected " + c10::str(item.value().sizes()));
-    }
-    item.value().copy_(w);
-  }
 }
 
 std::string config_json_path(const std::string& path) {
   fs::path p(path);
   fs::path dir = fs::is_directory(p) ? p : p.parent_path();
   return (dir / "config.json").string();
+}
+
+/// The tensors of one checkpoint, GGUF or safetensors, read one at a time.
+class WeightReader {
+ public:
+  explicit WeightReader(const std::string& path) : path_(path) {
+    if (!fs::is_directory(path) && is_gguf_file(path)) {
+      gguf_ = std::make_unique<GgufFile>(path);
+    } else {
+      st_ = std::make_unique<SafetensorsCheckpoint>(path);
+    }
+  }
+  bool gguf() const { return gguf_ != nullptr; }
+  bool has(const std::string& name) const {
+    return gguf_ ? gguf_->find_tensor(name) != nullptr : st_->has(name);
+  }
+  std::vector<std::string> names() const {
+    if (!gguf_) return st_->names();
+    std::vector<std::string> v;
+    for (const auto& t : gguf_->tensors()) v.push_back(t.name);
+    return v;
+  }
+  /// The parameter `param` as the architecture stores it, in `dtype`.
+  torch::Tensor read(const Architecture& arch, const LlamaConfig& config, const std::string& param,
+                     torch::Dtype dtype) {
+    const HasTensor has = [this](const std::string& n) { return this->has(n); };
+    const TensorSource s = gguf_ ? arch.gguf_source(param, config, has)
+                                 : arch.hf_source(param, config, has);
+    if (!has(s.name))
+      throw ModelError(path_ + ": tensor '" + s.name + "' is missing (" + config.architecture() +
+                       " parameter '" + param + "')");
+    used_.insert(s.name);
+    const torch::Dtype read_as = s.add != 0 ? torch::kFloat32 : dtype;
+    torch::Tensor w;
+    if (gguf_) {
+      w = s.rows < 0 ? gguf_->load(s.name, read_as)
+                     : gguf_->load_rows(s.name, s.row_begin, s.rows, read_as);
+    } else {
+      w = st_->load(s.name);
+      if (s.rows >= 0) {
+        if (w.dim() < 1 || w.size(0) < s.row_begin + s.rows)
+          throw ModelError(path_ + ": tensor '" + s.name + "' has shape " + c10::str(w.sizes()) +
+                           ", too few rows for '" + param + "' (rows " +
+                           std::to_string(s.row_begin) + ".." +
+                           std::to_string(s.row_begin + s.rows) + ")");
+        w = w.narrow(0, s.row_begin, s.rows);
+      }
+      w = w.to(read_as);
+    }
+    if (s.add != 0) w = (w + s.add).to(dtype);
+    return w;
+  }
+  /// ModelError naming the first tensor of the file no parameter was read from: a model that
+  /// ignored it would compute something else than the file describes.
+  void check_all_used(const LlamaConfig& config) const {
+    for (const auto& name : names()) {
+      if (used_.count(name) || name == "rope_freqs.weight" ||
+          name.find("rotary_emb.inv_freq") != std::string::npos ||
+          (config.tie_word_embeddings() && name == "lm_head.weight"))
+        continue;
+      throw ModelError(path_ + ": tensor '" + name + "' is not part of a " +
+                       config.architecture() + " model with this config");
+    }
+  }
+
+ private:
+  std::string path_;
+  std::unique_ptr<GgufFile> gguf_;
+  std::unique_ptr<SafetensorsCheckpoint> st_;
+  std::set<std::string> used_;
+};
+
+const Architecture& architecture_of(const LlamaConfig& config) {
+  const Architecture* arch = find_architecture(config.architecture());
+  if (!arch) throw ModelError("unknown architecture '" + config.architecture() + "'");
+  return *arch;
 }
 
 }  // namespace
@@ -111,47 +153,21 @@ torch::Tensor permute_rope_rows(const torch::Tensor& w, int64_t n_head, RopePair
   return w.reshape(split).transpose(1, 2).contiguous().reshape(shape);
 }
 
-std::vector<std::pair<std::string, std::string>> gguf_weight_names(const GgufFile& file,
-                                                                   const LlamaConfig& config) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto add = [&](const std::string& gguf_name, const std::string& name, bool required) {
-    if (!file.find_tensor(gguf_name)) {
-      if (required) throw ModelError(file.path() + ": GGUF tensor '" + gguf_name + "' is missing");
-      return;
-    }
-    out.emplace_back(name, gguf_name);
-  };
-  add("token_embd.weight", "embed_tokens.weight", true);
-  add("output_norm.weight", "norm.weight", true);
-  if (!config.tie_word_embeddings()) add("output.weight", "lm_head.weight", true);
-  for (int64_t i = 0; i < config.num_layers(); ++i) {
-    const std::string g = "blk." + std::to_string(i) + ".", m = "layers." + std::to_string(i) + ".";
-    for (const auto& [suffix, name] : block_names()) {
-      const bool bias = suffix.find(".bias") != std::string::npos;
-      add(g + suffix, m + name, !bias || config.attention_bias());
-    }
-  }
-  return out;
-}
-
-torch::Tensor load_gguf_weight(GgufFile& file, const LlamaConfig& config, const std::string& name,
-                               const std::string& gguf_name, RopePairing pairing) {
-  auto w = file.load(gguf_name);
-  if (name.find("q_proj") != std::string::npos) {
-    w = permute_rope_rows(w, config.num_heads(), config.rope_pairing(), pairing);
-  } else if (name.find("k_proj") != std::string::npos) {
-    w = permute_rope_rows(w, config.num_kv_heads(), config.rope_pairing(), pairing);
-  }
-  return w;
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> read_gguf_weights(GgufFile& file,
-                                                                     const LlamaConfig& config,
-                                                                     RopePairing pairing) {
+std::vector<std::pair<std::string, torch::Tensor>> read_llama_weights(const std::string& path,
+                                                                      const LlamaConfig& config,
+                                                                      torch::Dtype dtype) {
+  const Architecture& arch = architecture_of(config);
+  WeightReader reader(path);
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& [name, gguf_name] : gguf_weight_names(file, config)) {
-    out.emplace_back(name, load_gguf_weight(file, config, name, gguf_name, pairing));
+  const LlamaModel shapes(config, torch::TensorOptions().device(torch::kMeta));
+  for (const auto& item : shapes->named_parameters()) {
+    auto w = reader.read(arch, config, item.key(), dtype);
+    if (w.sizes() != item.value().sizes())
+      throw ModelError(path + ": parameter '" + item.key() + "' has shape " + c10::str(w.sizes()) +
+                       ", expected " + c10::str(item.value().sizes()));
+    out.emplace_back(item.key(), std::move(w));
   }
+  reader.check_all_used(config);
   return out;
 }
 
@@ -176,24 +192,24 @@ LlamaConfig read_llama_config(const std::string& path) {
 LlamaModel load_llama(const LlamaLoadOptions& options) {
   const auto& path = options.path();
   if (!fs::exists(path)) throw ModelError(path + ": no such file or directory");
-  LlamaConfig config = read_llama_config(path);
-  LlamaModel model(config);
-  if (!fs::is_directory(path) && is_gguf_file(path)) {
-    GgufFile file(path);
-    const auto names = gguf_weight_names(file, config);
-    const std::map<std::string, std::string> gguf_of(names.begin(), names.end());
-    fill_parameters(*model, path, [&](const std::string& name) {  // one tensor in memory at a time
-      auto it = gguf_of.find(name);
-      if (it == gguf_of.end()) throw ModelError(path + ": GGUF has no tensor for '" + name + "'");
-      return load_gguf_weight(file, config, name, it->second, config.rope_pairing());
-    });
-  } else {
-    SafetensorsCheckpoint ckpt(path);
-    fill_parameters(*model, path, [&](const std::string& name) {
-      return ckpt.load(hf_name(name)).to(torch::kFloat32);
-    });
+  const LlamaConfig config = read_llama_config(path);
+  const Architecture& arch = architecture_of(config);
+  // Weights are allocated once, in the run's dtype on its device, and filled one tensor at a
+  // time: peak memory is the model plus its largest tensor.
+  LlamaModel model(config, torch::TensorOptions().dtype(options.dtype()).device(options.device()));
+  WeightReader reader(path);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : model->named_parameters()) {
+      if (is_adapter(item.key())) continue;
+      const auto w = reader.read(arch, config, item.key(), options.dtype());
+      if (w.sizes() != item.value().sizes())
+        throw ModelError(path + ": parameter '" + item.key() + "' has shape " +
+                         c10::str(w.sizes()) + ", expected " + c10::str(item.value().sizes()));
+      item.value().copy_(w);
+    }
   }
-  model->to(options.device(), options.dtype());
+  reader.check_all_used(config);
   model->eval();
   log().info("[llm] loaded {} ({} layers, hidden {}, {} heads / {} kv, vocab {}) as {} on {}", path,
              config.num_layers(), config.hidden_size(), config.num_heads(), config.num_kv_heads(),

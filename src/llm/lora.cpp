@@ -114,14 +114,17 @@ LoRALinearImpl::LoRALinearImpl(LoRALinearOptions options_) : options(std::move(o
 
 void LoRALinearImpl::reset() {
   const auto in = options.in_features(), out = options.out_features();
-  weight = register_parameter("weight", torch::empty({out, in}), /*requires_grad=*/false);
-  // Same default init as torch::nn::Linear, so a randomly initialised decoder is sensible.
-  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
-  if (options.bias()) {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound), false);
+  bias = torch::Tensor();
+  if (const auto& alloc = options.uninitialised()) {
+    weight = register_parameter("weight", torch::empty({out, in}, *alloc), false);
+    if (options.bias()) bias = register_parameter("bias", torch::empty({out}, *alloc), false);
   } else {
-    bias = torch::Tensor();
+    // Same default init as torch::nn::Linear, so a randomly initialised decoder is sensible.
+    weight = register_parameter("weight", torch::empty({out, in}), /*requires_grad=*/false);
+    torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    if (options.bias())
+      bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound), false);
   }
   lora_A = torch::Tensor();
   lora_B = torch::Tensor();

@@ -37,6 +37,7 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
     o.llm.dtype(llm.get_choice("dtype", "float32", {"float32", "bfloat16"}) == "bfloat16" ? torch::kBFloat16
                                                                                          : torch::kFloat32);
     o.random_llm = llm.get_choice("weights", "pretrained", {"pretrained", "random"}) == "random";
+    o.checkpoint_layers = llm.get_bool("activation_checkpointing", false);
     llm.finish();  // the LLM follows the run's device
   }
   ConfigNode lora = node.child("lora");
@@ -173,6 +174,7 @@ KnowledgeOutput KnowledgeEncoderImpl::forward(const torch::Tensor& prompts, cons
   in.attention_mask = torch::cat({torch::ones({b, p}, text_mask.options()), text_mask}, 1);
   in.lora_mask = lora_mask;
   in.output_last_layers = options.layers > 1 ? options.layers : 0;
+  in.checkpoint_layers = options.checkpoint_layers;
   const auto out = llm_->run(in);
   return {options.layers > 1 ? out.mean_of_layers() : out.hidden, text_mask.to(torch::kBool)};
 }

@@ -167,7 +167,7 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
   test::GgufBuilder g;
   g.kv_str("general.architecture", "falcon");
   expect_one_line_failure("info --model '" + tmp.write("falcon.gguf", g.bytes()) + "'", kExitModel,
-                          "unsupported architecture 'falcon' (supported: llama, mistral, qwen2)");
+                          "unsupported architecture 'falcon' (supported: llama, mistral, qwen2, qwen3, phi3, gemma2)");
   // A safetensors checkpoint whose header lies.
   std::filesystem::create_directories(tmp.file("hf"));
   std::ofstream(tmp.file("hf/config.json"))

@@ -77,6 +77,9 @@ class GgufFile {
   const GgufTensorInfo* find_tensor(const std::string& name) const;
   /// Reads one tensor as float32 in its row-major shape.
   torch::Tensor load(const std::string& name);  // [ne_{n-1}, ..., ne0]
+  torch::Tensor load(const std::string& name, torch::ScalarType dtype);
+  torch::Tensor load_rows(const std::string& name, int64_t row_begin, int64_t rows,
+                          torch::ScalarType dtype);
 
  private:
   std::string path_;

@@ -1,5 +1,6 @@
-// Loading a LlamaModel from a GGUF file or a Hugging Face safetensors checkpoint (single file,
-// sharded index, or a directory with config.json), in float32 or bfloat16 on any device.
+// Loading a LlamaModel of any registered architecture from a GGUF file (any tensor type the
+// reader dequantises) or a Hugging Face safetensors checkpoint (single file, sharded index, or a
+// directory with config.json), in float32 or bfloat16 on any device, one tensor at a time.
 // Not the conversion between the two formats: see llama_convert.h.
 #pragma once
 
@@ -19,8 +20,6 @@ class ConfigNode;
 
 namespace coco::llm {
 
-class GgufFile;
-
 struct LlamaLoadOptions {
   explicit LlamaLoadOptions(std::string path = "") : path_(std::move(path)) {}
   TORCH_ARG(std::string, path);  // .gguf, .safetensors, index .json or checkpoint directory
@@ -39,20 +38,12 @@ LlamaConfig read_llama_config(const std::string& path);
 /// tensor or a shape mismatch.
 LlamaModel load_llama(const LlamaLoadOptions& options);
 
-/// (LlamaModel parameter name, GGUF tensor name) of every weight the config needs;
-/// ModelError naming the first missing GGUF tensor.
-std::vector<std::pair<std::string, std::string>> gguf_weight_names(const GgufFile& file,
-                                                                   const LlamaConfig& config);
-
-/// One GGUF weight as float32, Q/K rows permuted to `pairing`.
-torch::Tensor load_gguf_weight(GgufFile& file, const LlamaConfig& config, const std::string& name,
-                               const std::string& gguf_name, RopePairing pairing);
-
-/// Weights of a GGUF file under LlamaModel's parameter names, as float32. Q/K rows are
-/// permuted when `pairing` differs from the file's own (config.rope_pairing()).
-std::vector<std::pair<std::string, torch::Tensor>> read_gguf_weights(GgufFile& file,
-                                                                     const LlamaConfig& config,
-                                                                     RopePairing pairing);
+/// Every weight of the checkpoint at `path` under LlamaModel's parameter names, in `dtype`
+/// (fused tensors split, Gemma's norm offsets applied), each checked against its shape.
+/// ModelError naming the tensor for a missing or misshapen one, or one the model would not use.
+std::vector<std::pair<std::string, torch::Tensor>> read_llama_weights(const std::string& path,
+                                                                      const LlamaConfig& config,
+                                                                      torch::Dtype dtype);
 
 /// Reorders the rows of a Q or K projection ([n_head·Dh, ...] weight or [n_head·Dh] bias)
 /// from one RoPE pairing to the other.

@@ -26,6 +26,9 @@ struct LlamaInput {
                                    // Read at backward time (see LoRALinearImpl::forward).
   int64_t output_last_layers = 0;  // n > 0: also return the last n layers' states
   bool output_logits = false;
+  /// Activation checkpointing: keep only each block's input and recompute the block in the
+  /// backward pass (same gradients, dropout replayed; about one more forward of compute).
+  bool checkpoint_layers = false;
 };
 
 struct LlamaOutput {
@@ -42,15 +45,20 @@ struct LlamaOutput {
 /// lm_head.weight (absent when tied).
 class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
  public:
-  explicit LlamaModelImpl(LlamaConfig config);
+  /// Random weights in float32 on CPU; with `uninitialised`, every weight allocated with those
+  /// options and left for a loader to fill (see LoRALinearOptions::uninitialised).
+  explicit LlamaModelImpl(LlamaConfig config,
+                          c10::optional<torch::TensorOptions> uninitialised = c10::nullopt);
   void reset() override;
 
+  /// The embedding rows (unscaled: Gemma's √D is applied in run(), to inputs_embeds as well).
   torch::Tensor embed_tokens(const torch::Tensor& input_ids);  // [B, T] -> [B, T, D]
   /// The main entry point for CoCo: embeddings in, last-layer hidden states out.
   torch::Tensor forward(const torch::Tensor& inputs_embeds,        // [B, T, D]
                         const torch::Tensor& attention_mask = {},  // [B, T]
                         const torch::Tensor& lora_mask = {});      // [B] -> [B, T, D]
   LlamaOutput run(const LlamaInput& input);
+  /// Output head, soft-capped when the config says so.
   torch::Tensor logits(const torch::Tensor& hidden);  // [B, T, D] -> [B, T, V]
 
   /// Greedy continuation of `prompt` (token ids, BOS included if wanted); stops at `eos_id`.
@@ -63,6 +71,7 @@ class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
 
  private:
   LlamaConfig config_;
+  c10::optional<torch::TensorOptions> uninitialised_;
   torch::nn::Embedding embed_{nullptr};  // weight [V, D], frozen ("embed_tokens.weight")
   torch::nn::ModuleList layers_{nullptr};
   RMSNorm norm_{nullptr};
@@ -74,5 +83,9 @@ TORCH_MODULE(LlamaModel);
 /// `attention_mask` is undefined).
 torch::Tensor make_attention_allow(const torch::Tensor& attention_mask, int64_t batch,
                                    int64_t length, torch::Device device);  // -> [B, 1, T, T] bool
+/// `allow` narrowed to keys less than `window` positions behind the query.
+torch::Tensor make_sliding_allow(const torch::Tensor& allow,      // [B, 1, T, T]
+                                 const torch::Tensor& positions,  // [B, T] int64
+                                 int64_t window);                 // -> [B, 1, T, T] bool
 
 }  // namespace coco::llm

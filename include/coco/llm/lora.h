@@ -41,6 +41,9 @@ struct LoRALinearOptions {
   TORCH_ARG(int64_t, rank) = 0;  // r; 0 = no adapter
   TORCH_ARG(double, alpha) = 16.0;
   TORCH_ARG(double, dropout) = 0.0;
+  /// Set: W and b are allocated with these options and left uninitialised, for a loader to
+  /// fill (no float32 copy and no random init of a model about to be overwritten).
+  TORCH_ARG(c10::optional<torch::TensorOptions>, uninitialised) = c10::nullopt;
 };
 
 /// y = W x + b + s · (m ⊙ B A x + (1 − m) ⊙ sg(B) sg(A) x), s = alpha / r.

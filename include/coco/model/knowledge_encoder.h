@@ -22,6 +22,7 @@ namespace coco {
 struct KnowledgeOptions {
   llm::LlamaLoadOptions llm;                        // the LLM file, dtype, device
   bool random_llm = false;                          // llm.weights "random": the no-pretraining control
+  bool checkpoint_layers = false;                   // llm.activation_checkpointing: recompute in backward
   llm::LoRAOptions lora;                            // adapters attached to the LLM
   std::vector<std::string> fields = {"title"};      // item text: title, brand, categories
   int64_t recent_items = 10;                        // newest items that may enter the text
