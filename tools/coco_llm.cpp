@@ -1,5 +1,5 @@
-// coco-llm: inspect, tokenize with, run, embed with and convert Llama-family checkpoints
-// (GGUF or Hugging Face safetensors). A thin CLI over coco::llm; see docs/llm.md.
+// coco-llm: inspect, tokenize with, run, embed with, convert and make random Llama-family
+// checkpoints (GGUF or Hugging Face safetensors). A thin CLI over coco::llm; see docs/llm.md.
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -240,7 +240,7 @@ int cmd_embed(const Common& c, const std::string& items_path, const std::string&
 
 int main(int argc, char** argv) {
   return coco::run_tool("coco-llm", [&]() -> int {
-    CLI::App app{"coco-llm: inspect, tokenize, generate, embed and convert Llama-family models"};
+    CLI::App app{"coco-llm: inspect, tokenize, generate, embed, convert and init Llama-family models"};
     app.require_subcommand(1);
     Common c;
     auto add_common = [&](CLI::App* sub, bool weights) {
@@ -288,6 +288,16 @@ int main(int argc, char** argv) {
     convert->add_option("--out", out_dir, "output directory")->required();
     convert->add_option("--dtype", c.dtype, "dtype of the written tensors: float32 or bfloat16")
         ->check(CLI::IsMember({"float32", "bfloat16"}));
+    auto* init = app.add_subcommand(
+        "init", "random weights of a config.json's shape -> model.safetensors + config.json");
+    std::string config_json;
+    uint64_t seed = 0;
+    init->add_option("--config", config_json, "a Hugging Face config.json")->required();
+    init->add_option("--out", out_dir, "output directory")->required();
+    init->add_option("--dtype", c.dtype, "dtype of the written tensors: float32 or bfloat16")
+        ->check(CLI::IsMember({"float32", "bfloat16"}));
+    init->add_option("--seed", seed, "random seed");
+    init->add_option("--log-level", c.log_level, "trace, debug, info, warn, error, off");
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -298,6 +308,12 @@ int main(int argc, char** argv) {
     if (*tokenize) return cmd_tokenize(c, bos, whole);
     if (*generate) return cmd_generate(c, prompt, max_tokens);
     if (*embed) return cmd_embed(c, items, out, pooling, batch, max_length);
+    if (*init) {
+      const auto report = write_random_checkpoint(config_json, out_dir, parse_dtype(c.dtype), seed);
+      coco::log().info("[llm] wrote {} random tensors ({} bytes) to {}", report.tensors,
+                       report.bytes, out_dir);
+      return 0;
+    }
     const auto report = convert_gguf_to_hf(c.model, out_dir, parse_dtype(c.dtype));
     coco::log().info("[llm] wrote {} tensors ({} bytes){} to {}", report.tensors, report.bytes,
                      report.tokenizer_written ? " and tokenizer.model" : "", out_dir);

@@ -52,16 +52,64 @@ class WeightReader {
     for (const auto& t : gguf_->tensors()) v.push_back(t.name);
     return v;
   }
+  /// ModelError naming the first tensor of the file no parameter was read from: a model that
+  /// ignored it would compute something else than the file describes.
+  void check_all_used(const LlamaConfig& config) const {
+    for (const auto& name : names()) {
+      if (used_.count(name) || name == "rope_freqs.weight" ||
+          name.find("rotary_emb.inv_freq") != std::string::npos ||
+          (config.tie_word_embeddings() && name == "lm_head.weight"))
+        continue;
+      throw ModelError(path_ + ": tensor '" + name + "' is not part of a " +
+                       config.architecture() + " model with this config");
+    }
+  }
+
   /// The parameter `param` as the architecture stores it, in `dtype`.
   torch::Tensor read(const Architecture& arch, const LlamaConfig& config, const std::string& param,
                      torch::Dtype dtype) {
+    return read(source(arch, config, param), param, dtype);
+  }
+
+  /// Fills the parameter `param`: straight from the file when it is stored as `dst` is (a
+  /// safetensors tensor of the same dtype on the CPU), else through a converted copy.
+  void fill(const Architecture& arch, const LlamaConfig& config, const std::string& param,
+            const torch::Tensor& dst) {
+    const TensorSource s = source(arch, config, param);
+    if (!gguf_ && s.rows < 0 && s.add == 0 && dst.is_cpu() && dst.is_contiguous()) {
+      SafetensorsFile& shard = st_->shard(s.name);
+      const auto& e = shard.entry(s.name);
+      if (e.dtype == dst.scalar_type() && dst.sizes() == c10::IntArrayRef(e.shape)) {
+        shard.read_into(s.name, dst);
+        return;
+      }
+    }
+    const auto w = read(s, param, dst.scalar_type());
+    check_shape(param, w, dst);
+    dst.copy_(w);
+  }
+
+  void check_shape(const std::string& param, const torch::Tensor& w,
+                   const torch::Tensor& expected) const {
+    if (w.sizes() != expected.sizes())
+      throw ModelError(path_ + ": parameter '" + param + "' has shape " + c10::str(w.sizes()) +
+                       ", expected " + c10::str(expected.sizes()));
+  }
+
+ private:
+  TensorSource source(const Architecture& arch, const LlamaConfig& config,
+                      const std::string& param) {
     const HasTensor has = [this](const std::string& n) { return this->has(n); };
-    const TensorSource s = gguf_ ? arch.gguf_source(param, config, has)
-                                 : arch.hf_source(param, config, has);
+    TensorSource s = gguf_ ? arch.gguf_source(param, config, has)
+                           : arch.hf_source(param, config, has);
     if (!has(s.name))
       throw ModelError(path_ + ": tensor '" + s.name + "' is missing (" + config.architecture() +
                        " parameter '" + param + "')");
     used_.insert(s.name);
+    return s;
+  }
+
+  torch::Tensor read(const TensorSource& s, const std::string& param, torch::Dtype dtype) {
     const torch::Dtype read_as = s.add != 0 ? torch::kFloat32 : dtype;
     torch::Tensor w;
     if (gguf_) {
@@ -82,20 +130,7 @@ class WeightReader {
     if (s.add != 0) w = (w + s.add).to(dtype);
     return w;
   }
-  /// ModelError naming the first tensor of the file no parameter was read from: a model that
-  /// ignored it would compute something else than the file describes.
-  void check_all_used(const LlamaConfig& config) const {
-    for (const auto& name : names()) {
-      if (used_.count(name) || name == "rope_freqs.weight" ||
-          name.find("rotary_emb.inv_freq") != std::string::npos ||
-          (config.tie_word_embeddings() && name == "lm_head.weight"))
-        continue;
-      throw ModelError(path_ + ": tensor '" + name + "' is not part of a " +
-                       config.architecture() + " model with this config");
-    }
-  }
 
- private:
   std::string path_;
   std::unique_ptr<GgufFile> gguf_;
   std::unique_ptr<SafetensorsCheckpoint> st_;
@@ -162,9 +197,7 @@ std::vector<std::pair<std::string, torch::Tensor>> read_llama_weights(const std:
   const LlamaModel shapes(config, torch::TensorOptions().device(torch::kMeta));
   for (const auto& item : shapes->named_parameters()) {
     auto w = reader.read(arch, config, item.key(), dtype);
-    if (w.sizes() != item.value().sizes())
-      throw ModelError(path + ": parameter '" + item.key() + "' has shape " + c10::str(w.sizes()) +
-                       ", expected " + c10::str(item.value().sizes()));
+    reader.check_shape(item.key(), w, item.value());
     out.emplace_back(item.key(), std::move(w));
   }
   reader.check_all_used(config);
@@ -202,11 +235,7 @@ LlamaModel load_llama(const LlamaLoadOptions& options) {
     torch::NoGradGuard no_grad;
     for (auto& item : model->named_parameters()) {
       if (is_adapter(item.key())) continue;
-      const auto w = reader.read(arch, config, item.key(), options.dtype());
-      if (w.sizes() != item.value().sizes())
-        throw ModelError(path + ": parameter '" + item.key() + "' has shape " +
-                         c10::str(w.sizes()) + ", expected " + c10::str(item.value().sizes()));
-      item.value().copy_(w);
+      reader.fill(arch, config, item.key(), item.value());
     }
   }
   reader.check_all_used(config);

@@ -118,17 +118,28 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   }
 }
 
-torch::Tensor SafetensorsFile::load(const std::string& name) {
+const SafetensorsEntry& SafetensorsFile::entry(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end())
     throw ModelError(path_ + ": safetensors tensor '" + name + "' is missing");
-  const auto& e = it->second;
-  auto out = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
+  return it->second;
+}
+
+torch::Tensor SafetensorsFile::load(const std::string& name) {
+  auto out = torch::empty(entry(name).shape, torch::TensorOptions().dtype(entry(name).dtype));
+  read_into(name, out);
+  return out;
+}
+
+void SafetensorsFile::read_into(const std::string& name, const torch::Tensor& out) {
+  const auto& e = entry(name);
+  TORCH_CHECK(out.device().is_cpu() && out.is_contiguous() && out.scalar_type() == e.dtype &&
+                  static_cast<uint64_t>(out.nbytes()) == e.nbytes,
+              "read_into: '", name, "' needs a contiguous CPU tensor of its dtype and size");
   in_.clear();
   in_.seekg(static_cast<std::streamoff>(e.offset));
   in_.read(static_cast<char*>(out.data_ptr()), static_cast<std::streamsize>(e.nbytes));
   if (!in_) throw ModelError(path_ + ": safetensors tensor '" + name + "': read error");
-  return out;
 }
 
 SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path) {
@@ -186,12 +197,14 @@ std::vector<std::string> SafetensorsCheckpoint::names() const {
   return out;
 }
 
-torch::Tensor SafetensorsCheckpoint::load(const std::string& name) {
+SafetensorsFile& SafetensorsCheckpoint::shard(const std::string& name) {
   auto it = shard_of_.find(name);
   if (it == shard_of_.end())
     throw ModelError(dir_ + ": safetensors checkpoint has no tensor '" + name + "'");
-  return shards_[it->second]->load(name);
+  return *shards_[it->second];
 }
+
+torch::Tensor SafetensorsCheckpoint::load(const std::string& name) { return shard(name).load(name); }
 
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,

@@ -64,8 +64,24 @@ TEST_P(ArchitectureReference, LogitsMatchNumpyAndLlamaCpp) {
   EXPECT_LT(rel_error(ours, numpy), 1e-5) << name << " vs the NumPy reference";
   if (name != "qwen3") {  // llama.cpp at the pinned commit has no Qwen3
     const auto cpp = read_f32(kDir + name + ".llamacpp.f32", ids.size(1));
-    EXPECT_LT(rel_error(ours, cpp), 1e-4) << name << " vs llama.cpp";
+    // llama.cpp's CPU GELU is a float16 lookup table (GGML_GELU_FP16 in ggml-cpu.c): with it
+    // emulated, the NumPy reference moves from 1.1e-3 to 1.7e-4 of llama.cpp's Gemma-2 logits.
+    EXPECT_LT(rel_error(ours, cpp), name == "gemma2" ? 2e-3 : 1e-4) << name << " vs llama.cpp";
   }
+}
+
+// A Q4_K_M file made by llama-quantize (Q4_K and Q6_K tensors): dequantised at load, the model
+// is the NumPy reference run on gguf-py's dequantised tensors. llama.cpp multiplies K-quant
+// weights with activations quantised to 8 bits (Q8_K), which costs it 4.9% RMS of the logits
+// on this file (run on the same tensors dequantised to F32 it matches NumPy within 2e-6):
+// compared with it, the logits agree within 8% RMS and rank the same token first everywhere.
+TEST(ArchitectureReference, Q4KMLogitsMatchTheDequantisedReferenceAndLlamaCpp) {
+  const auto ids = ids_of("q4km");
+  const auto ours = logits_of(kDir + "q4km.gguf", ids);
+  EXPECT_LT(rel_error(ours, read_f32(kDir + "q4km.numpy.f32", ids.size(1))), 1e-5);
+  const auto cpp = read_f32(kDir + "q4km.llamacpp.f32", ids.size(1));
+  EXPECT_LT(((ours - cpp).pow(2).mean() / cpp.pow(2).mean()).sqrt().item<double>(), 0.08);
+  EXPECT_TRUE(torch::equal(ours.argmax(1), cpp.argmax(1)));
 }
 
 TEST_P(ArchitectureReference, ConvertedHuggingFaceCopyAgrees) {

@@ -226,6 +226,70 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
   EXPECT_EQ(read_json_file(d.file("scale0.json"))["metrics"], read_json_file(d.file("alone.json"))["metrics"]);
 }
 
+// CoCo with the checkpoints researchers have: a Hugging Face folder (random weights of a
+// Qwen3 and of a Llama-3 shape, written by `coco-llm init`, beside the real Qwen
+// tokenizer.json) and a Q4_K_M GGUF made by llama.cpp's llama-quantize. Two epochs on a
+// few hundred Beauty users run, and coco-eval rebuilds the same model from the checkpoint.
+void expect_coco_trains_and_evaluates(const test::TempDir& d, const std::string& llm) {
+  const std::string data = test::shared_dataset("amazon-beauty");
+  const std::string set = " --set data.path=" + data + " --set coco.knowledge.llm.path=" + llm;
+  const ToolRun train = tool(kTools + "/coco-train --config " + kCoCoConfig + set +
+                             " --set output_dir=" + d.file("run") +
+                             " --set data.max_users=300 --set train.epochs=2 --set device=cpu --set log_level=warn");
+  ASSERT_EQ(train.code, 0) << train.output;
+  const ToolRun eval = tool(kTools + "/coco-eval " + d.file("run") + " --split test" + set + " --report " +
+                            d.file("eval.json"));
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  // The checkpoint's own test report (written by coco-train) and coco-eval's agree exactly.
+  const Json trained = read_json_file(d.file("run/report.json"));
+  EXPECT_EQ(read_json_file(d.file("eval.json"))["metrics"], trained["metrics"]) << eval.output;
+}
+
+std::string write_hf_folder(const test::TempDir& d, const Json& config) {
+  const std::string qwen = std::string(COCO_SHARED_DIR) + "/models/qwen-tokenizer";
+  const std::string dir = d.file("model");
+  const std::string cfg = d.write("config.json", config.dump());
+  const ToolRun init = tool(kTools + "/coco-llm init --config " + cfg + " --out " + dir);
+  EXPECT_EQ(init.code, 0) << init.output;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    fs::copy_file(qwen + "/" + f, dir + "/" + f);
+  return dir;
+}
+
+TEST(CoCoIntegration, ResearcherCheckpointsQwen3AndLlama3FoldersAndQ4KM) {
+  if (test::shared_dataset("amazon-beauty").empty()) GTEST_SKIP() << "../shared/data/amazon-beauty not present";
+  if (!fs::exists(std::string(COCO_SHARED_DIR) + "/models/qwen-tokenizer/tokenizer.json"))
+    GTEST_SKIP() << "../shared/models/qwen-tokenizer not present";
+  const Json common = {{"hidden_size", 64}, {"intermediate_size", 128}, {"num_hidden_layers", 2},
+                       {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                       {"vocab_size", 151936}, {"max_position_embeddings", 4096},
+                       {"rms_norm_eps", 1e-6}};
+  {
+    SCOPED_TRACE("Qwen3");
+    test::TempDir d;
+    Json c = common;
+    c.update({{"architectures", {"Qwen3ForCausalLM"}}, {"model_type", "qwen3"}, {"head_dim", 32},
+              {"rope_theta", 1000000.0}, {"tie_word_embeddings", true}});
+    expect_coco_trains_and_evaluates(d, write_hf_folder(d, c));
+  }
+  {
+    SCOPED_TRACE("Llama-3");
+    test::TempDir d;
+    Json c = common;
+    c.update({{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
+              {"rope_theta", 500000.0}, {"tie_word_embeddings", false},
+              {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 32.0},
+                                {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                                {"original_max_position_embeddings", 8192}}}});
+    expect_coco_trains_and_evaluates(d, write_hf_folder(d, c));
+  }
+  {
+    SCOPED_TRACE("Q4_K_M GGUF");
+    test::TempDir d;
+    expect_coco_trains_and_evaluates(d, std::string(COCO_FIXTURES_DIR) + "/llm/arch/q4km.gguf");
+  }
+}
+
 TEST(CoCoIntegration, BadCoCoInputEndsWithOneClearLine) {
   test::TempDir d;
   write_dataset(d);

@@ -32,8 +32,12 @@ class SafetensorsFile {
   const std::map<std::string, SafetensorsEntry>& entries() const { return entries_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   bool has(const std::string& name) const { return entries_.count(name) != 0; }
+  /// The entry of a tensor; ModelError when absent.
+  const SafetensorsEntry& entry(const std::string& name) const;
   /// Reads a tensor in its stored dtype; ModelError when absent.
   torch::Tensor load(const std::string& name);
+  /// Reads a tensor straight into `out`: contiguous, on the CPU, of its dtype and size.
+  void read_into(const std::string& name, const torch::Tensor& out);
 
  private:
   std::string path_;
@@ -54,6 +58,8 @@ class SafetensorsCheckpoint {
   std::vector<std::string> names() const;
   bool has(const std::string& name) const { return shard_of_.count(name) != 0; }
   torch::Tensor load(const std::string& name);  // stored dtype
+  /// The shard holding a tensor; ModelError when no shard has it.
+  SafetensorsFile& shard(const std::string& name);
 
  private:
   std::string dir_;
