@@ -1,7 +1,6 @@
 // ggml block layouts and their dequantisation to float32, one plain loop per type. The
-// arithmetic follows ggml's reference dequantize_row_* operation by operation (each product and
-// sum rounded to float32 on its own), so results equal gguf-py's gguf.quants.dequantize bit for
-// bit; a compiler that fused a multiply-add here would break that (tests/llm/gguf_quant_test.cpp).
+// arithmetic follows ggml's reference dequantize_row_* operation by operation, so results equal
+// gguf-py's gguf.quants.dequantize bit for bit (tests/llm/gguf_quant_test.cpp). Not a quantiser.
 #include "ggml_quants.h"
 
 #include <c10/util/Half.h>
