@@ -10,8 +10,8 @@
 namespace coco::llm::ggml {
 namespace {
 
-constexpr int64_t kQK = 32;    // elements per block of the 32-element formats
-constexpr int64_t kQK_K = 256; // elements per super-block of the K formats
+constexpr int64_t kQK = 32;     // elements per block of the 32-element formats
+constexpr int64_t kQK_K = 256;  // elements per super-block of the K formats
 
 float half_at(const uint8_t* p) {
   c10::Half h;

@@ -11,11 +11,11 @@ namespace coco::llm::ggml {
 using DequantFn = void (*)(const uint8_t* src, float* dst, int64_t blocks);
 
 struct TypeTraits {
-  uint32_t id;          // ggml type number
-  const char* name;     // "Q4_K"
-  int64_t block;        // elements per block (1 for plain types)
-  int64_t bytes;        // bytes per block
-  DequantFn dequantize; // null when CoCo has no dequantiser for the type
+  uint32_t id;           // ggml type number
+  const char* name;      // "Q4_K"
+  int64_t block;         // elements per block (1 for plain types)
+  int64_t bytes;         // bytes per block
+  DequantFn dequantize;  // null when CoCo has no dequantiser for the type
 };
 
 /// The traits of a ggml type number, or null for a number gguf-py does not list.

@@ -271,11 +271,11 @@ GgufFile::GgufFile(const std::string& path) : path_(path), in_(path, std::ios::b
     const uint64_t available = starts_inside ? file_size_ - t.offset - data_start : 0;
     if (t.nbytes > available) {
       throw ModelError(path_ + ": GGUF tensor '" + t.name + "' (" +
-                       ggml_type_name(static_cast<uint32_t>(t.type)) + " " +
-                       shape_str(t.shape()) + "): data at offset " +
-                       (starts_inside ? std::to_string(data_start + t.offset)
-                                      : std::to_string(data_start) + " + " +
-                                            std::to_string(t.offset)) +
+                       ggml_type_name(static_cast<uint32_t>(t.type)) + " " + shape_str(t.shape()) +
+                       "): data at offset " +
+                       (starts_inside
+                            ? std::to_string(data_start + t.offset)
+                            : std::to_string(data_start) + " + " + std::to_string(t.offset)) +
                        " runs past the end of the file: " + std::to_string(t.nbytes) +
                        " bytes expected, " + std::to_string(available) + " available");
     }

@@ -68,8 +68,8 @@ TEST_P(GgufQuantType, DequantisesBitExactlyLikeGgufPy) {
   EXPECT_EQ(t->shape(), (std::vector<int64_t>{4, 512}));
   const auto got = f.load(name);
   const auto want = golden(name);
-  EXPECT_TRUE(same_bits(got, want)) << name << ": max |diff| "
-                                    << (got - want).abs().max().item<float>();
+  EXPECT_TRUE(same_bits(got, want))
+      << name << ": max |diff| " << (got - want).abs().max().item<float>();
   EXPECT_TRUE(same_bits(f.load(name, torch::kFloat32), want));
 }
 
@@ -203,8 +203,8 @@ TEST(GgufQuant, LoadsAcrossChunksAndPartialBlocks) {
   EXPECT_TRUE(same_bits(f.load("v"), ref));
   EXPECT_TRUE(torch::equal(f.load("v", torch::kBFloat16), ref.to(torch::kBFloat16)));
   const int64_t begin = 1000003, rows = 3500000;  // crosses the chunk boundary at 4194304
-  EXPECT_TRUE(same_bits(f.load_rows("v", begin, rows, torch::kFloat32),
-                        ref.narrow(0, begin, rows)));
+  EXPECT_TRUE(
+      same_bits(f.load_rows("v", begin, rows, torch::kFloat32), ref.narrow(0, begin, rows)));
   const std::string what = error_of([&] { f.load_rows("v", 10, 32 * kBlocks, torch::kFloat32); });
   EXPECT_NE(what.find("GGUF tensor 'v' of shape [4480000]: rows [10, 4480010) are out of range"),
             std::string::npos)
