@@ -202,7 +202,7 @@ TEST(GgufQuant, LoadsAcrossChunksAndPartialBlocks) {
   const auto ref = torch::from_blob(want.data(), {32 * kBlocks}, torch::kFloat32);
   EXPECT_TRUE(same_bits(f.load("v"), ref));
   EXPECT_TRUE(torch::equal(f.load("v", torch::kBFloat16), ref.to(torch::kBFloat16)));
-  const int64_t begin = 1000003, rows = 3500000;  // crosses the chunk boundary at 4194304
+  const int64_t begin = 1000003, rows = 3400000;  // crosses the chunk boundary at 4194304
   EXPECT_TRUE(
       same_bits(f.load_rows("v", begin, rows, torch::kFloat32), ref.narrow(0, begin, rows)));
   const std::string what = error_of([&] { f.load_rows("v", 10, 32 * kBlocks, torch::kFloat32); });
