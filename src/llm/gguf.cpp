@@ -2,20 +2,20 @@
 // left, so no length read from the file can make us allocate or read more than the file holds.
 #include "coco/llm/gguf.h"
 
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
-
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
 #include "coco/common/error.h"
+#include "ggml_quants.h"
 
 namespace coco::llm {
 namespace {
 
 constexpr uint64_t kMaxDims = 4;  // GGML_MAX_DIMS
-constexpr int64_t kQ8Block = 32;
-constexpr uint64_t kQ8BlockBytes = 34;  // fp16 scale + 32 int8
+// Elements dequantised per step of a load: bounds the source read (at most 4 bytes an element
+// for the loadable types) and the float32 staging buffer to 16 MiB each.
+constexpr int64_t kChunkElements = int64_t{1} << 22;
 
 /// Bounds-checked little-endian reads from the header of a file.
 class Cursor {
@@ -167,32 +167,26 @@ uint64_t tensor_bytes(const GgufTensorInfo& t, Cursor& c) {
     }
     numel *= static_cast<uint64_t>(d);
   }
-  switch (t.type) {
-    case GgmlType::kF32:
-      return numel * 4;
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-      return numel * 2;
-    case GgmlType::kQ8_0:
-      if (t.ne[0] % kQ8Block != 0) {
-        c.fail("tensor '" + t.name + "': Q8_0 row length " + std::to_string(t.ne[0]) +
-               " is not a multiple of 32");
-      }
-      return numel / kQ8Block * kQ8BlockBytes;
+  const ggml::TypeTraits& tt = *ggml::type_traits(static_cast<uint32_t>(t.type));
+  if (t.ne[0] % tt.block != 0) {
+    c.fail("tensor '" + t.name + "': " + tt.name + " row length " + std::to_string(t.ne[0]) +
+           " is not a multiple of " + std::to_string(tt.block) + " (the " + tt.name +
+           " block size)");
   }
-  return 0;
+  return numel / static_cast<uint64_t>(tt.block) * static_cast<uint64_t>(tt.bytes);
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
 }
 
 }  // namespace
 
 std::string ggml_type_name(uint32_t type) {
-  static const char* const kNames[] = {
-      "F32",     "F16",    "Q4_0",    "Q4_1",  "Q4_2",   "Q4_3",  "Q5_0",  "Q5_1",
-      "Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",  "Q4_K",   "Q5_K",  "Q6_K",  "Q8_K",
-      "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS",
-      "I8",      "I16",    "I32",     "I64",   "F64",    "IQ1_M", "BF16"};
-  if (type < sizeof(kNames) / sizeof(kNames[0])) return kNames[type];
-  return "type " + std::to_string(type);
+  const ggml::TypeTraits* tt = ggml::type_traits(type);
+  return tt ? tt->name : "type " + std::to_string(type);
 }
 
 bool is_gguf_file(const std::string& path) {
@@ -258,10 +252,8 @@ GgufFile::GgufFile(const std::string& path) : path_(path), in_(path, std::ios::b
       t.ne.push_back(static_cast<int64_t>(ne));
     }
     const auto type = c.get<uint32_t>("tensor type");
-    if (type != 0 && type != 1 && type != 8 && type != 30) {
-      c.fail("tensor '" + t.name + "': unsupported tensor type " + ggml_type_name(type) +
-             " (supported: F32, F16, BF16, Q8_0)");
-    }
+    if (!ggml::type_traits(type))
+      c.fail("tensor '" + t.name + "': unknown ggml tensor type " + std::to_string(type));
     t.type = static_cast<GgmlType>(type);
     t.offset = c.get<uint64_t>("tensor data offset");
     if (t.offset % alignment_ != 0) {
@@ -275,12 +267,17 @@ GgufFile::GgufFile(const std::string& path) : path_(path), in_(path, std::ios::b
   // Data starts at the next multiple of the alignment after the header.
   const uint64_t data_start = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
   for (auto& t : tensors_) {
-    if (t.offset > file_size_ || data_start > file_size_ - t.offset ||
-        t.nbytes > file_size_ - t.offset - data_start) {
-      throw ModelError(path_ + ": GGUF tensor '" + t.name + "': data [" +
-                       std::to_string(data_start + t.offset) + ", +" + std::to_string(t.nbytes) +
-                       ") runs past the end of the file (" + std::to_string(file_size_) +
-                       " bytes)");
+    const bool starts_inside = t.offset <= file_size_ && data_start <= file_size_ - t.offset;
+    const uint64_t available = starts_inside ? file_size_ - t.offset - data_start : 0;
+    if (t.nbytes > available) {
+      throw ModelError(path_ + ": GGUF tensor '" + t.name + "' (" +
+                       ggml_type_name(static_cast<uint32_t>(t.type)) + " " + shape_str(t.shape()) +
+                       "): data at offset " +
+                       (starts_inside
+                            ? std::to_string(data_start + t.offset)
+                            : std::to_string(data_start) + " + " + std::to_string(t.offset)) +
+                       " runs past the end of the file: " + std::to_string(t.nbytes) +
+                       " bytes expected, " + std::to_string(available) + " available");
     }
     t.offset += data_start;
   }
@@ -334,57 +331,69 @@ const GgufTensorInfo* GgufFile::find_tensor(const std::string& name) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
-torch::Tensor GgufFile::load(const std::string& name) {
+const GgufTensorInfo& GgufFile::loadable_tensor(const std::string& name) const {
   const GgufTensorInfo* t = find_tensor(name);
   if (!t) throw ModelError(path_ + ": GGUF tensor '" + name + "' is missing");
-  std::vector<uint8_t> raw(t->nbytes);
-  in_.clear();
-  in_.seekg(static_cast<std::streamoff>(t->offset));
-  in_.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(t->nbytes));
-  if (!in_) throw ModelError(path_ + ": GGUF tensor '" + name + "': read error");
-  const auto shape = t->shape();
-  const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
-  switch (t->type) {
-    case GgmlType::kF32: {
-      auto out = torch::empty(shape, opts);
-      std::memcpy(out.data_ptr(), raw.data(), raw.size());
-      return out;
-    }
-    case GgmlType::kF16: {
-      auto out = torch::empty(shape, torch::TensorOptions().dtype(torch::kFloat16));
-      std::memcpy(out.data_ptr(), raw.data(), raw.size());
-      return out.to(torch::kFloat32);
-    }
-    case GgmlType::kBF16: {
-      auto out = torch::empty(shape, torch::TensorOptions().dtype(torch::kBFloat16));
-      std::memcpy(out.data_ptr(), raw.data(), raw.size());
-      return out.to(torch::kFloat32);
-    }
-    case GgmlType::kQ8_0: {
-      auto out = torch::empty(shape, opts);
-      float* dst = out.data_ptr<float>();
-      const uint64_t blocks = t->nbytes / kQ8BlockBytes;
-      for (uint64_t b = 0; b < blocks; ++b) {
-        const uint8_t* blk = raw.data() + b * kQ8BlockBytes;
-        c10::Half d;
-        std::memcpy(&d, blk, 2);
-        const float scale = static_cast<float>(d);
-        const auto* q = reinterpret_cast<const int8_t*>(blk + 2);
-        for (int64_t i = 0; i < kQ8Block; ++i) dst[b * kQ8Block + i] = scale * q[i];
-      }
-      return out;
-    }
+  const ggml::TypeTraits& tt = *ggml::type_traits(static_cast<uint32_t>(t->type));
+  if (!tt.dequantize) {
+    throw ModelError(path_ + ": GGUF tensor '" + name + "': type " + tt.name +
+                     " is not supported (supported: " + ggml::loadable_type_names() + ")");
   }
-  throw ModelError(path_ + ": GGUF tensor '" + name + "': unsupported type");
+  return *t;
 }
 
+void GgufFile::read_elements(const GgufTensorInfo& t, int64_t first, int64_t count,
+                             torch::Tensor out) {
+  const ggml::TypeTraits& tt = *ggml::type_traits(static_cast<uint32_t>(t.type));
+  // Whole blocks covering [first, first + count), a chunk of them at a time.
+  const int64_t chunk_blocks = std::max<int64_t>(1, kChunkElements / tt.block);
+  const int64_t end_block = (first + count + tt.block - 1) / tt.block;
+  std::vector<uint8_t> raw;
+  std::vector<float> staged;
+  for (int64_t done = 0; done < count;) {
+    const int64_t block = (first + done) / tt.block;
+    const int64_t blocks = std::min(chunk_blocks, end_block - block);
+    raw.resize(static_cast<size_t>(blocks * tt.bytes));
+    staged.resize(static_cast<size_t>(blocks * tt.block));
+    in_.clear();
+    in_.seekg(static_cast<std::streamoff>(t.offset + static_cast<uint64_t>(block * tt.bytes)));
+    in_.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
+    if (!in_) {
+      throw ModelError(path_ + ": GGUF tensor '" + t.name + "': read error at block " +
+                       std::to_string(block) + " (was the file changed after it was opened?)");
+    }
+    tt.dequantize(raw.data(), staged.data(), blocks);
+    const int64_t skip = first + done - block * tt.block;
+    const int64_t n = std::min(blocks * tt.block - skip, count - done);
+    out.narrow(0, done, n).copy_(torch::from_blob(staged.data() + skip, {n}, torch::kFloat32));
+    done += n;
+  }
+}
+
+torch::Tensor GgufFile::load(const std::string& name) { return load(name, torch::kFloat32); }
+
 torch::Tensor GgufFile::load(const std::string& name, torch::ScalarType dtype) {
-  return load(name).to(dtype);
+  const GgufTensorInfo& t = loadable_tensor(name);
+  auto out = torch::empty(t.shape(), torch::TensorOptions().dtype(dtype));
+  read_elements(t, 0, out.numel(), out.view(-1));
+  return out;
 }
 
 torch::Tensor GgufFile::load_rows(const std::string& name, int64_t row_begin, int64_t rows,
                                   torch::ScalarType dtype) {
-  return load(name).narrow(0, row_begin, rows).to(dtype);
+  const GgufTensorInfo& t = loadable_tensor(name);
+  auto shape = t.shape();
+  if (row_begin < 0 || rows < 0 || row_begin > shape[0] - rows) {
+    throw ModelError(path_ + ": GGUF tensor '" + name + "' of shape " + shape_str(shape) +
+                     ": rows [" + std::to_string(row_begin) + ", " +
+                     std::to_string(row_begin + rows) + ") are out of range");
+  }
+  int64_t row_elements = 1;
+  for (size_t d = 1; d < shape.size(); ++d) row_elements *= shape[d];
+  shape[0] = rows;
+  auto out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+  read_elements(t, row_begin * row_elements, rows * row_elements, out.view(-1));
+  return out;
 }
 
 }  // namespace coco::llm

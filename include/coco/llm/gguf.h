@@ -1,6 +1,7 @@
-// GGUF (v2/v3) reader: metadata of every value type, the tensor directory, and tensor data as
-// float32 (F32, F16, BF16 and Q8_0, dequantised at load). Every header field, size and offset
-// is checked against the file before anything is allocated or read. Not a writer, not a model.
+// GGUF (v2/v3) reader: metadata of every value type, the tensor directory of every ggml tensor
+// type, and tensor data dequantised at load (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+// Q2_K..Q6_K) into the dtype asked for. Every header field, size and offset is checked against
+// the file before anything is allocated or read. Not a writer, not a quantiser, not a model.
 #pragma once
 
 #include <torch/types.h>
@@ -31,8 +32,42 @@ enum class GgufValueType : uint32_t {
   kFloat64 = 12,
 };
 
-/// The ggml tensor types this reader can load; other type numbers are rejected by name.
-enum class GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ8_0 = 8, kBF16 = 30 };
+/// Every ggml tensor type number gguf-py lists (GGML_QUANT_SIZES). A file may hold any of them;
+/// loading a tensor of a type without a dequantiser (IQ*, TQ*, Q8_1, Q8_K, integers, F64) is a
+/// ModelError naming the tensor and the type.
+enum class GgmlType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ2_K = 10,
+  kQ3_K = 11,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kQ8_K = 15,
+  kIQ2_XXS = 16,
+  kIQ2_XS = 17,
+  kIQ3_XXS = 18,
+  kIQ1_S = 19,
+  kIQ4_NL = 20,
+  kIQ3_S = 21,
+  kIQ2_S = 22,
+  kIQ4_XS = 23,
+  kI8 = 24,
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
+  kIQ1_M = 29,
+  kBF16 = 30,
+  kTQ1_0 = 34,
+  kTQ2_0 = 35,
+};
 
 /// One metadata entry. Arrays become JSON arrays; array_type says what their elements were.
 struct GgufMetadataValue {
@@ -47,7 +82,7 @@ struct GgufTensorInfo {
   std::vector<int64_t> ne;  // ggml dims, fastest-varying first ([ne0, ne1, ...])
   GgmlType type = GgmlType::kF32;
   uint64_t offset = 0;  // absolute byte offset of the data in the file
-  uint64_t nbytes = 0;
+  uint64_t nbytes = 0;  // ne0 / block * bytes per block * the other dims
   /// Row-major torch shape: ne reversed ({ne1, ne0} is a Linear's [out, in]).
   std::vector<int64_t> shape() const { return {ne.rbegin(), ne.rend()}; }
 };
@@ -77,9 +112,13 @@ class GgufFile {
   const GgufTensorInfo* find_tensor(const std::string& name) const;
   /// Reads one tensor as float32 in its row-major shape.
   torch::Tensor load(const std::string& name);  // [ne_{n-1}, ..., ne0]
+  /// Reads one tensor in `dtype`, dequantising a bounded chunk at a time straight into the
+  /// result (no whole-tensor float32 copy). ModelError when the type has no dequantiser.
   torch::Tensor load(const std::string& name, torch::ScalarType dtype);
+  /// Rows [row_begin, row_begin + rows) of dim 0 of the row-major shape, reading only their
+  /// bytes.
   torch::Tensor load_rows(const std::string& name, int64_t row_begin, int64_t rows,
-                          torch::ScalarType dtype);
+                          torch::ScalarType dtype);  // [rows, ...]
 
  private:
   std::string path_;
@@ -90,9 +129,14 @@ class GgufFile {
   std::map<std::string, GgufMetadataValue> metadata_;
   std::vector<GgufTensorInfo> tensors_;
   std::map<std::string, size_t> index_;
+
+  /// The tensor, or ModelError when it is missing or its type has no dequantiser.
+  const GgufTensorInfo& loadable_tensor(const std::string& name) const;
+  /// Dequantises flat elements [first, first + count) of `t` into `out` ([count], any dtype).
+  void read_elements(const GgufTensorInfo& t, int64_t first, int64_t count, torch::Tensor out);
 };
 
-/// Name of a ggml type number ("F32", "Q4_K", ... or "type 77").
+/// Name of a ggml type number ("F32", "Q4_K", "IQ2_XXS", ... or "type 77" for an unknown one).
 std::string ggml_type_name(uint32_t type);
 
 /// True when the file starts with the GGUF magic.
