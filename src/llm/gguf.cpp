@@ -381,8 +381,17 @@ torch::Tensor GgufFile::load(const std::string& name, torch::ScalarType dtype) {
 
 torch::Tensor GgufFile::load_rows(const std::string& name, int64_t row_begin, int64_t rows,
                                   torch::ScalarType dtype) {
+  auto shape = loadable_tensor(name).shape();
+  shape[0] = std::max<int64_t>(0, rows);
+  auto out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+  read_rows_into(name, row_begin, rows, out);
+  return out;
+}
+
+void GgufFile::read_rows_into(const std::string& name, int64_t row_begin, int64_t rows,
+                              const torch::Tensor& out) {
   const GgufTensorInfo& t = loadable_tensor(name);
-  auto shape = t.shape();
+  const auto shape = t.shape();
   if (row_begin < 0 || rows < 0 || row_begin > shape[0] - rows) {
     throw ModelError(path_ + ": GGUF tensor '" + name + "' of shape " + shape_str(shape) +
                      ": rows [" + std::to_string(row_begin) + ", " +
@@ -390,10 +399,10 @@ torch::Tensor GgufFile::load_rows(const std::string& name, int64_t row_begin, in
   }
   int64_t row_elements = 1;
   for (size_t d = 1; d < shape.size(); ++d) row_elements *= shape[d];
-  shape[0] = rows;
-  auto out = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+  TORCH_CHECK(out.device().is_cpu() && out.is_contiguous() && out.numel() == rows * row_elements,
+              "read_rows_into: '", name, "' needs a contiguous CPU tensor of ", rows * row_elements,
+              " elements");
   read_elements(t, row_begin * row_elements, rows * row_elements, out.view(-1));
-  return out;
 }
 
 }  // namespace coco::llm

@@ -71,11 +71,23 @@ class WeightReader {
     return read(source(arch, config, param), param, dtype);
   }
 
-  /// Fills the parameter `param`: straight from the file when it is stored as `dst` is (a
-  /// safetensors tensor of the same dtype on the CPU), else through a converted copy.
+  /// Fills the parameter `param`: straight from the file into `dst` when it is on the CPU and
+  /// the file's tensor has its shape (a GGUF tensor of any type, dequantised a chunk at a time;
+  /// a safetensors tensor of the same dtype), else through a converted copy.
   void fill(const Architecture& arch, const LlamaConfig& config, const std::string& param,
             const torch::Tensor& dst) {
     const TensorSource s = source(arch, config, param);
+    if (gguf_ && s.add == 0 && dst.is_cpu() && dst.is_contiguous() && dst.dim() > 0 &&
+        (s.rows < 0 || dst.size(0) == s.rows)) {
+      const auto shape = gguf_->find_tensor(s.name)->shape();
+      auto want = dst.sizes().vec();
+      if (s.rows >= 0) want[0] = shape[0];  // a row block of the file's tensor
+      if (want == shape) {
+        gguf_->read_rows_into(s.name, s.rows < 0 ? 0 : s.row_begin,
+                              s.rows < 0 ? shape[0] : s.rows, dst);
+        return;
+      }
+    }
     if (!gguf_ && s.rows < 0 && s.add == 0 && dst.is_cpu() && dst.is_contiguous()) {
       SafetensorsFile& shard = st_->shard(s.name);
       const auto& e = shard.entry(s.name);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -184,12 +185,19 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
   expect_one_line_failure("info --model '" + tmp.file("hf") + "'", kExitModel,
                           "unsupported architecture 'BertModel'");
   expect_one_line_failure("info --model '" + tmp.file("nope.gguf") + "'", kExitModel, "no such");
-  // An unknown tensor type, named with its tensor.
-  test::GgufBuilder q;
-  q.kv_str("general.architecture", "llama");
-  q.tensor("blk.0.ffn_up.weight", {256}, 12, std::string(144, '\0'));
-  expect_one_line_failure("info --model '" + tmp.write("q4k.gguf", q.bytes()) + "'", kExitModel,
-                          "tensor 'blk.0.ffn_up.weight': unsupported tensor type Q4_K");
+  // A Q4_K_M model with one tensor's type changed to IQ4_XS (same block, fewer bytes): `info`
+  // reads it, loading the model names the tensor and its type.
+  std::string iq = test::read_bytes(std::string(COCO_FIXTURES_DIR) + "/llm/arch/q4km.gguf");
+  const std::string name = "blk.0.ffn_up.weight";
+  const size_t at = iq.find(name) + name.size();
+  uint32_t dims = 0;
+  std::memcpy(&dims, iq.data() + at, 4);
+  const uint32_t iq4_xs = 23;
+  std::memcpy(&iq[at + 4 + 8 * dims], &iq4_xs, 4);
+  const auto iq_path = tmp.write("iq4.gguf", iq);
+  EXPECT_EQ(run_tool("info --model '" + iq_path + "'").exit_code, 0);
+  expect_one_line_failure("generate --model '" + iq_path + "' --max-tokens 1 --log-level off",
+                          kExitModel, "GGUF tensor 'blk.0.ffn_up.weight': type IQ4_XS is not supported");
   // A vocabulary without a BOS id.
   test::GgufBuilder v;
   v.kv_str("tokenizer.ggml.model", "llama");

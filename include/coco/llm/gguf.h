@@ -119,6 +119,10 @@ class GgufFile {
   /// bytes.
   torch::Tensor load_rows(const std::string& name, int64_t row_begin, int64_t rows,
                           torch::ScalarType dtype);  // [rows, ...]
+  /// Dequantises rows [row_begin, row_begin + rows) straight into `out` (contiguous, on the
+  /// CPU, any floating dtype, rows × row elements long), a chunk at a time.
+  void read_rows_into(const std::string& name, int64_t row_begin, int64_t rows,
+                      const torch::Tensor& out);
 
  private:
   std::string path_;
