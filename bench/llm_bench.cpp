@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -69,9 +70,10 @@ double peak_rss_mib() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
-/// --real: load `path` once in `dtype`, then time one forward per shape after a warm-up.
+/// --real: load `path` once in `dtype`, then per shape the median of `repeats` forwards after a
+/// warm-up.
 int bench_real(const std::string& path, const std::string& dtype,
-               const std::vector<std::string>& shapes) {
+               const std::vector<std::string>& shapes, int repeats) {
   const double rss0 = peak_rss_mib();
   const auto t0 = Clock::now();
   LlamaModel m = load_llama(LlamaLoadOptions(path).dtype(parse_dtype(dtype)));
@@ -79,7 +81,7 @@ int bench_real(const std::string& path, const std::string& dtype,
   uint64_t bytes = 0;
   for (const auto& p : m->parameters()) bytes += p.nbytes();
   std::printf("| model | dtype | threads | weights MiB | load s | peak RSS after load MiB | "
-              "shape | forward s | tokens/s | peak RSS MiB |\n| --- | --- | ---: | ---: | ---: | "
+              "shape | forward s (median) | tokens/s | peak RSS MiB |\n| --- | --- | ---: | ---: | ---: | "
               "---: | --- | ---: | ---: | ---: |\n");
   for (const auto& shape : shapes) {
     const auto x = shape.find('x');
@@ -88,9 +90,14 @@ int bench_real(const std::string& path, const std::string& dtype,
     const auto ids = torch::randint(0, m->config().vocab_size(), {b, t});
     const auto mask = torch::ones({b, t}, torch::kLong);
     (void)m->run(LlamaInput{ids.narrow(0, 0, 1), {}, mask.narrow(0, 0, 1), {}, 0, false});  // warm-up
-    const auto t1 = Clock::now();
-    (void)m->run(LlamaInput{ids, {}, mask, {}, 0, false});
-    const double s = seconds_since(t1);
+    std::vector<double> times;
+    for (int r = 0; r < repeats; ++r) {
+      const auto t1 = Clock::now();
+      (void)m->run(LlamaInput{ids, {}, mask, {}, 0, false});
+      times.push_back(seconds_since(t1));
+    }
+    std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
+    const double s = times[static_cast<size_t>(repeats / 2)];  // the median
     std::printf("| %s | %s | %d | %.0f | %.1f | %.0f (base %.0f) | %lldx%lld | %.2f | %.0f | %.0f |\n",
                 std::filesystem::path(path).filename().c_str(), dtype.c_str(), torch::get_num_threads(),
                 static_cast<double>(bytes) / (1 << 20), load_s, rss_load, rss0,
@@ -116,17 +123,20 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", seconds, "minimum timed seconds per measurement");
     app.add_option("--threads", threads, "torch intra-op threads")->check(CLI::PositiveNumber);
     bool real = false;
-    std::string dtype = "bfloat16";
+    std::string real_dtype = "bfloat16";
     std::vector<std::string> shapes = {"64x16", "64x64"};
     app.add_flag("--real", real, "time only --model at its real size (load, RSS, forward)");
-    app.add_option("--dtype", dtype, "--real: float32 or bfloat16");
+    app.add_option("--dtype", real_dtype, "--real: float32 or bfloat16");
     app.add_option("--shapes", shapes, "--real: batch x seq of each forward (64x16 64x64)");
+    int repeats = 3;
+    app.add_option("--repeats", repeats, "--real: timed forwards per shape (the median is shown)")
+        ->check(CLI::PositiveNumber);
     CLI11_PARSE(app, argc, argv);
     coco::set_log_level("warn");
     torch::set_num_threads(threads);
     torch::manual_seed(0);
     torch::NoGradGuard no_grad;
-    if (real) return bench_real(model, dtype, shapes);
+    if (real) return bench_real(model, real_dtype, shapes, repeats);
 
     const double mm32 = matmul_flops(torch::kFloat32, seconds);
     const double mm16 = matmul_flops(torch::kBFloat16, seconds);

@@ -29,5 +29,5 @@ for m in qwen2.5-0.5b llama3.2-1b; do
     "$bin/coco-llm-bench" --real --threads "$t" --model "$work/$m-bf16" --dtype bfloat16 --shapes 64x16 64x64
   done
   "$bin/coco-llm-bench" --real --threads "$threads" --model "$work/$m-q4km.gguf" --dtype bfloat16 --shapes 64x16 64x64
-  "$llama/llama-bench" -m "$work/$m-q4km.gguf" -t "$threads" -p 16,64,1024 -n 0 -r 2 -o md
+  "$llama/llama-bench" -m "$work/$m-q4km.gguf" -t "$threads" -p 16,64,1024 -n 0 -r 3 -o md
 done
