@@ -1,11 +1,9 @@
-// Tokenizer: llama.cpp's own test vectors for the Llama SentencePiece vocabulary (100%),
-// the stories260K vocabulary, batched encoding, and broken vocabularies.
+// SentencePiece tokenizer: llama.cpp's own test vectors for the Llama vocabulary (100%), the
+// stories260K vocabulary, batched encoding, and broken vocabularies. BPE: tokenizer_bpe_test.cpp.
 #include "coco/llm/tokenizer.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <sstream>
 
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
@@ -15,38 +13,8 @@
 namespace coco::llm {
 namespace {
 
-struct VocabCase {
-  std::string text;
-  std::string expected;  // space-separated ids
-};
-
-/// llama.cpp's test-tokenizer-0 format: inputs separated by "\n__ggml_vocab_test__\n"
-/// (one after every input, the last included), one output line per input.
-std::vector<VocabCase> read_vocab_cases(const std::string& inp, const std::string& out) {
-  const std::string text = test::read_bytes(inp);
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<VocabCase> cases;
-  for (size_t start = 0; start < text.size();) {
-    const size_t end = text.find(sep, start);
-    if (end == std::string::npos) break;
-    cases.push_back({text.substr(start, end - start), ""});
-    start = end + sep.size();
-  }
-  std::istringstream lines(test::read_bytes(out));
-  std::string line;
-  for (auto& c : cases) {
-    std::getline(lines, line);
-    const auto first = line.find_first_not_of(' ');
-    c.expected = first == std::string::npos ? "" : line.substr(first);
-  }
-  return cases;
-}
-
-std::string join(const std::vector<int64_t>& ids) {
-  std::string s;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
-  return s;
-}
+using test::join;
+using test::read_vocab_cases;
 
 TEST(SpmTokenizer, LlamaSpmVocabMatchesLlamaCppVectors) {
   COCO_REQUIRE_MODEL(path, "llama-spm-vocab/ggml-vocab-llama-spm.gguf");
@@ -74,6 +42,9 @@ TEST(SpmTokenizer, StoriesVocabRoundTrip) {
   EXPECT_EQ(tok.unk_id(), 0);
   EXPECT_EQ(tok.pad_id(), -1);
   EXPECT_EQ(tok.piece(3), "<0x00>");
+  EXPECT_FALSE(tok.is_bpe());
+  EXPECT_TRUE(tok.add_bos());  // SentencePiece takes BOS by default
+  EXPECT_THROW(tok.encode("a", false, false, /*parse_special=*/true), ModelError);
   const std::string text = "Once upon a time, Lily saw a big red ball. Ünïcödé ☃!";
   const auto ids = tok.encode(text, true);
   EXPECT_EQ(ids.front(), 1);
@@ -147,8 +118,11 @@ TEST(SpmTokenizer, SyntheticVocabAndBrokenOnes) {
                      "'tokenizer.ggml.bos_token_id' is missing");
   expect_vocab_error(tmp.write("badbos.gguf", vocab_gguf(true, 9)),
                      "id 9 is outside the vocabulary of 5 pieces");
+  expect_vocab_error(tmp.write("bert.gguf", vocab_gguf(true, 1, "bert")),
+                     "'tokenizer.ggml.model': unsupported tokenizer 'bert'");
+  // A "gpt2" vocabulary goes to the BPE backend, which needs merges.
   expect_vocab_error(tmp.write("gpt2.gguf", vocab_gguf(true, 1, "gpt2")),
-                     "unsupported tokenizer 'gpt2'");
+                     "'tokenizer.ggml.merges' is missing");
   expect_vocab_error(tmp.write("garbage.model", "not a protobuf at all"), "SentencePiece rejected");
 }
 
