@@ -167,7 +167,6 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
     log().warn("[llm] {}: no tokenizer.ggml.pre; using llama.cpp's 'default' pre-tokenizer", f.path());
   }
   const PreSpec& p = find_pre(pre, where);
-  spec.pre_name = pre;
   for (size_t i = 0; i < p.regexes.size(); ++i) {
     PreTokenizeStep step;
     step.regex = std::make_shared<Regex>(p.regexes[i], false,

@@ -106,18 +106,16 @@ SplitBehavior parse_behavior(const Reader& r, const json& p, const std::string& 
                    "' (supported: Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)");
 }
 
-void parse_pre_tokenizer(const Reader& r, const json& p, const std::string& path, PreTokenizer& out,
-                         std::string& name) {
+void parse_pre_tokenizer(const Reader& r, const json& p, const std::string& path, PreTokenizer& out) {
   if (p.is_null()) return;
   if (!p.is_object()) r.fail(path, "expected an object or null");
   const std::string t = r.type(p, path, "pre-tokenizer", {"Split", "ByteLevel", "Digits", "Sequence"});
   if (t == "Sequence") {
     const json& list = r.array(p, "pretokenizers", path + ".pretokenizers");
     for (size_t i = 0; i < list.size(); ++i)
-      parse_pre_tokenizer(r, list[i], path + ".pretokenizers[" + std::to_string(i) + "]", out, name);
+      parse_pre_tokenizer(r, list[i], path + ".pretokenizers[" + std::to_string(i) + "]", out);
     return;
   }
-  name += (name.empty() ? "" : "+") + t;
   PreTokenizeStep step;
   if (t == "ByteLevel") {
     step.kind = PreTokenizeStep::Kind::kByteLevel;
@@ -287,7 +285,7 @@ BpeSpec spec_from_hf_json(const std::string& path) {
 
   // The text pipeline.
   parse_normalizer(r, r.get(j, "normalizer"), "normalizer", spec.normalizer);
-  parse_pre_tokenizer(r, r.get(j, "pre_tokenizer"), "pre_tokenizer", spec.pre_tokenizer, spec.pre_name);
+  parse_pre_tokenizer(r, r.get(j, "pre_tokenizer"), "pre_tokenizer", spec.pre_tokenizer);
   int byte_levels = 0;
   for (const auto& s : spec.pre_tokenizer.steps()) byte_levels += s.kind == PreTokenizeStep::Kind::kByteLevel;
   if (byte_levels != 1) {

@@ -44,7 +44,6 @@ struct BpeSpec {
   bool ignore_merges = false;  // a pre-token that is itself a token is not merged
   Normalizer normalizer;
   PreTokenizer pre_tokenizer;
-  std::string pre_name;  // the pre-tokenizer's name, for `coco-llm info`
   int64_t bos = -1, eos = -1, unk = -1, pad = -1;
   bool add_bos = false;
 };

@@ -468,6 +468,8 @@ struct GgufVocab {
   int64_t vocab_size;
 };
 
+void PrintTo(const GgufVocab& v, std::ostream* os) { *os << v.file; }
+
 class BpeGgufVectors : public ::testing::TestWithParam<GgufVocab> {};
 
 TEST_P(BpeGgufVectors, MatchLlamaCppAndRoundTrip) {
