@@ -210,6 +210,18 @@ Regex::Regex(const std::string& pattern, bool literal, const std::string& where)
 }
 
 std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
+  // PCRE2 counts U+180E MONGOLIAN VOWEL SEPARATOR as \s (its \h list predates Unicode 6.3,
+  // which made it a format character); Unicode's White_Space, Oniguruma (Hugging Face) and
+  // llama.cpp do not. Matching runs on a copy where it reads as U+200B ZERO WIDTH SPACE, of
+  // the same length and the same properties otherwise (Cf, not \s).
+  static constexpr std::string_view kMvs = "\xE1\xA0\x8E", kZwsp = "\xE2\x80\x8B";
+  std::string copy;
+  if (text.find(kMvs) != std::string_view::npos) {
+    copy.assign(text);
+    for (size_t at = copy.find(kMvs); at != std::string::npos; at = copy.find(kMvs, at + 3))
+      copy.replace(at, 3, kZwsp);
+    text = copy;
+  }
   std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
       pcre2_match_data_create_from_pattern(code_->code, nullptr), &pcre2_match_data_free);
   if (!md) throw ModelError(where_ + ": out of memory for PCRE2 match data");
