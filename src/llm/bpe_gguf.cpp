@@ -13,7 +13,8 @@ namespace coco::llm::bpe {
 namespace {
 
 // GPT-2's regex without its final \s+ (llama.cpp's form; the gap it leaves is kept anyway).
-constexpr const char* kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
+constexpr const char* kGpt2 =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
 // Llama 3 (the case-insensitive contractions spelled out), digits in runs of up to three.
 constexpr const char* kLlama3 =
     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
@@ -50,13 +51,13 @@ struct PreSpec {
 
 const std::vector<PreSpec>& pre_specs() {
   static const std::vector<PreSpec> specs = {
-      {{"default"},
-       {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2, R"(\p{N}+)", "[0-9][0-9][0-9]"}},
+      {{"default"}, {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2, R"(\p{N}+)", "[0-9][0-9][0-9]"}},
       {{"llama3", "llama-v3", "llama-bpe", "falcon3"}, {kLlama3}, true, true},
       {{"dbrx", "smaug-bpe"}, {kLlama3}},
       {{"chatglm-bpe"}, {kLlama3}, false, false, true},
       {{"deepseek-llm"},
-       {"[\r\n]", kDeepseekLetters, R"(\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+)",
+       {"[\r\n]", kDeepseekLetters,
+        R"(\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+)",
         R"(\s+$)", kCjkHangul, R"(\p{N}+)"}},
       {{"deepseek-v3"},
        {R"(\p{N}{1,3})", R"([\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+)",
@@ -65,15 +66,16 @@ const std::vector<PreSpec>& pre_specs() {
       {{"falcon"}, {R"([\p{P}\$\+<=>\^~\|]+)", kGpt2, "[0-9][0-9][0-9]"}},
       {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"},
        {R"(\p{N})", kGpt2}},
-      {{"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es", "jina-v2-de",
-        "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais"},
+      {{"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es",
+        "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais"},
        {kGpt2}},
       {{"qwen2", "deepseek-r1-qwen", "megrez", "stablelm2"}, {kQwen2}},
       {{"poro-chat", "bloom", "gpt3-finnish"}, {kPoro}},
       {{"viking"}, {kPoro, R"(\p{N})"}},
       {{"tekken"},
        {R"([^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)"},
-       true, true},
+       true,
+       true},
   };
   return specs;
 }
@@ -86,8 +88,8 @@ const PreSpec& find_pre(const std::string& name, const std::string& where) {
       known += std::string(known.empty() ? "" : ", ") + n;
     }
   }
-  throw ModelError(where + "'tokenizer.ggml.pre': unknown pre-tokenizer '" + name + "' (supported: " +
-                   known + ")");
+  throw ModelError(where + "'tokenizer.ggml.pre': unknown pre-tokenizer '" + name +
+                   "' (supported: " + known + ")");
 }
 
 }  // namespace
@@ -97,9 +99,11 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
   BpeSpec spec;
   spec.source = f.path();
   spec.merges_place = "GGUF key 'tokenizer.ggml.merges'";
-  const std::string model = f.has("tokenizer.ggml.model") ? f.get_string("tokenizer.ggml.model") : "";
+  const std::string model =
+      f.has("tokenizer.ggml.model") ? f.get_string("tokenizer.ggml.model") : "";
   if (model != "gpt2")
-    throw ModelError(where + "'tokenizer.ggml.model': expected 'gpt2' for a byte-level BPE, got '" + model + "'");
+    throw ModelError(where + "'tokenizer.ggml.model': expected 'gpt2' for a byte-level BPE, got '" +
+                     model + "'");
 
   const auto& tokens = f.at("tokenizer.ggml.tokens");
   if (!tokens.is_array() || tokens.empty())
@@ -109,11 +113,12 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
   spec.bpe_vocab.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (!tokens[i].is_string())
-      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) + "]: expected a string");
+      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +
+                       "]: expected a string");
     spec.tokens.push_back(tokens[i].get<std::string>());
     if (!spec.bpe_vocab.emplace(spec.tokens.back(), static_cast<int32_t>(i)).second) {
-      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) + "]: duplicate token '" +
-                       spec.tokens.back() + "'");
+      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +
+                       "]: duplicate token '" + spec.tokens.back() + "'");
     }
   }
 
@@ -121,41 +126,46 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
   if (f.has("tokenizer.ggml.token_type")) {
     const auto& types = f.at("tokenizer.ggml.token_type");
     if (!types.is_array() || types.size() != n)
-      throw ModelError(where + "'tokenizer.ggml.token_type': expected " + std::to_string(n) + " integers");
+      throw ModelError(where + "'tokenizer.ggml.token_type': expected " + std::to_string(n) +
+                       " integers");
     for (size_t i = 0; i < n; ++i) {
       const int t = types[i].is_number_integer() ? types[i].get<int>() : -1;
       if (t < 1 || t > 6) {
-        throw ModelError(where + "'tokenizer.ggml.token_type'[" + std::to_string(i) + "]: unknown token type " +
-                         types[i].dump() + " (expected 1..6)");
+        throw ModelError(where + "'tokenizer.ggml.token_type'[" + std::to_string(i) +
+                         "]: unknown token type " + types[i].dump() + " (expected 1..6)");
       }
-      static constexpr TokenKind kByType[] = {TokenKind::kNormal,  TokenKind::kNormal,      TokenKind::kUnknown,
-                                              TokenKind::kControl, TokenKind::kUserDefined, TokenKind::kUnused,
-                                              TokenKind::kByte};
+      static constexpr TokenKind kByType[] = {
+          TokenKind::kNormal,      TokenKind::kNormal, TokenKind::kUnknown, TokenKind::kControl,
+          TokenKind::kUserDefined, TokenKind::kUnused, TokenKind::kByte};
       spec.kinds[i] = kByType[t];
     }
   }
   for (size_t i = 0; i < n; ++i) {
     const TokenKind k = spec.kinds[i];
-    if (k != TokenKind::kControl && k != TokenKind::kUserDefined && k != TokenKind::kUnknown) continue;
+    if (k != TokenKind::kControl && k != TokenKind::kUserDefined && k != TokenKind::kUnknown)
+      continue;
     AddedToken t;
     t.content = spec.tokens[i];
     t.id = static_cast<int32_t>(i);
-    t.special = k != TokenKind::kUserDefined;  // llama.cpp's parse_special gates control and unknown
+    t.special =
+        k != TokenKind::kUserDefined;  // llama.cpp's parse_special gates control and unknown
     spec.added.push_back(std::move(t));
   }
 
   if (!f.has("tokenizer.ggml.merges"))
-    throw ModelError(where + "'tokenizer.ggml.merges' is missing (a BPE vocabulary needs its merges)");
+    throw ModelError(where +
+                     "'tokenizer.ggml.merges' is missing (a BPE vocabulary needs its merges)");
   const auto& merges = f.at("tokenizer.ggml.merges");
-  if (!merges.is_array()) throw ModelError(where + "'tokenizer.ggml.merges': expected a string array");
+  if (!merges.is_array())
+    throw ModelError(where + "'tokenizer.ggml.merges': expected a string array");
   spec.merges.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
     const std::string m = merges[i].is_string() ? merges[i].get<std::string>() : "";
     // The separator is the first space after the first byte (a token may itself be " ").
     const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
     if (sp == std::string::npos) {
-      throw ModelError(where + "'tokenizer.ggml.merges'[" + std::to_string(i) + "]: expected 'left right', got '" +
-                       m + "'");
+      throw ModelError(where + "'tokenizer.ggml.merges'[" + std::to_string(i) +
+                       "]: expected 'left right', got '" + m + "'");
     }
     spec.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
   }
@@ -164,13 +174,14 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
   if (f.has("tokenizer.ggml.pre")) {
     pre = f.get_string("tokenizer.ggml.pre");
   } else {
-    log().warn("[llm] {}: no tokenizer.ggml.pre; using llama.cpp's 'default' pre-tokenizer", f.path());
+    log().warn("[llm] {}: no tokenizer.ggml.pre; using llama.cpp's 'default' pre-tokenizer",
+               f.path());
   }
   const PreSpec& p = find_pre(pre, where);
   for (size_t i = 0; i < p.regexes.size(); ++i) {
     PreTokenizeStep step;
-    step.regex = std::make_shared<Regex>(p.regexes[i], false,
-                                         f.path() + ": pre-tokenizer '" + pre + "' regex " + std::to_string(i));
+    step.regex = std::make_shared<Regex>(
+        p.regexes[i], false, f.path() + ": pre-tokenizer '" + pre + "' regex " + std::to_string(i));
     spec.pre_tokenizer.add(std::move(step));
   }
   PreTokenizeStep bytes;
@@ -183,8 +194,8 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
     const int64_t id = f.get_int(key);
     if (id == 0xFFFFFFFFll || id == -1) return -1;
     if (id < 0 || id >= static_cast<int64_t>(n)) {
-      throw ModelError(where + "'" + key + "': id " + std::to_string(id) + " is outside the vocabulary of " +
-                       std::to_string(n) + " tokens");
+      throw ModelError(where + "'" + key + "': id " + std::to_string(id) +
+                       " is outside the vocabulary of " + std::to_string(n) + " tokens");
     }
     return id;
   };
@@ -195,12 +206,15 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
   spec.add_bos = p.add_bos;
   if (f.has("tokenizer.ggml.add_bos_token")) {
     const auto& v = f.at("tokenizer.ggml.add_bos_token");
-    if (!v.is_boolean()) throw ModelError(where + "'tokenizer.ggml.add_bos_token': expected a bool");
+    if (!v.is_boolean())
+      throw ModelError(where + "'tokenizer.ggml.add_bos_token': expected a bool");
     spec.add_bos = v.get<bool>();
   }
   if (spec.add_bos && spec.bos < 0) {
-    throw ModelError(where + "'tokenizer.ggml.bos_token_id': the vocabulary asks for a BOS token "
-                     "(tokenizer.ggml.add_bos_token or pre-tokenizer '" + pre + "') but has none");
+    throw ModelError(where +
+                     "'tokenizer.ggml.bos_token_id': the vocabulary asks for a BOS token "
+                     "(tokenizer.ggml.add_bos_token or pre-tokenizer '" +
+                     pre + "') but has none");
   }
   return spec;
 }

@@ -49,7 +49,8 @@ class Reader {
   }
   std::string string(const json& obj, const char* key, const std::string& path) const {
     const json& v = get(obj, key);
-    if (!v.is_string()) fail(path, "expected a string" + (v.is_null() ? std::string() : ", got " + v.dump()));
+    if (!v.is_string())
+      fail(path, "expected a string" + (v.is_null() ? std::string() : ", got " + v.dump()));
     return v.get<std::string>();
   }
   /// A type name checked against `supported` ("unknown <what> 'X' (supported: ...)").
@@ -90,9 +91,10 @@ void parse_normalizer(const Reader& r, const json& n, const std::string& path, N
       parse_normalizer(r, list[i], path + ".normalizers[" + std::to_string(i) + "]", out);
     return;
   }
-  out.add(t == "NFC" ? Normalizer::Form::kNFC : t == "NFD" ? Normalizer::Form::kNFD
-          : t == "NFKC"                                    ? Normalizer::Form::kNFKC
-                                                           : Normalizer::Form::kNFKD);
+  out.add(t == "NFC"    ? Normalizer::Form::kNFC
+          : t == "NFD"  ? Normalizer::Form::kNFD
+          : t == "NFKC" ? Normalizer::Form::kNFKC
+                        : Normalizer::Form::kNFKD);
 }
 
 SplitBehavior parse_behavior(const Reader& r, const json& p, const std::string& path) {
@@ -102,14 +104,17 @@ SplitBehavior parse_behavior(const Reader& r, const json& p, const std::string& 
   if (b == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
   if (b == "MergedWithNext") return SplitBehavior::kMergedWithNext;
   if (b == "Contiguous") return SplitBehavior::kContiguous;
-  r.fail(path, "unknown split behavior '" + b +
-                   "' (supported: Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)");
+  r.fail(path,
+         "unknown split behavior '" + b +
+             "' (supported: Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)");
 }
 
-void parse_pre_tokenizer(const Reader& r, const json& p, const std::string& path, PreTokenizer& out) {
+void parse_pre_tokenizer(const Reader& r, const json& p, const std::string& path,
+                         PreTokenizer& out) {
   if (p.is_null()) return;
   if (!p.is_object()) r.fail(path, "expected an object or null");
-  const std::string t = r.type(p, path, "pre-tokenizer", {"Split", "ByteLevel", "Digits", "Sequence"});
+  const std::string t =
+      r.type(p, path, "pre-tokenizer", {"Split", "ByteLevel", "Digits", "Sequence"});
   if (t == "Sequence") {
     const json& list = r.array(p, "pretokenizers", path + ".pretokenizers");
     for (size_t i = 0; i < list.size(); ++i)
@@ -130,10 +135,11 @@ void parse_pre_tokenizer(const Reader& r, const json& p, const std::string& path
     const json& pattern = r.object(p, "pattern", path + ".pattern");
     const bool is_regex = pattern.contains("Regex");
     if (is_regex == pattern.contains("String") || pattern.size() != 1)
-      r.fail(path + ".pattern", "expected {\"Regex\": ...} or {\"String\": ...}, got " + pattern.dump());
+      r.fail(path + ".pattern",
+             "expected {\"Regex\": ...} or {\"String\": ...}, got " + pattern.dump());
     const char* key = is_regex ? "Regex" : "String";
-    step.regex = std::make_shared<Regex>(r.string(pattern, key, path + ".pattern." + key), !is_regex,
-                                         r.file() + ": " + path + ".pattern." + key);
+    step.regex = std::make_shared<Regex>(r.string(pattern, key, path + ".pattern." + key),
+                                         !is_regex, r.file() + ": " + path + ".pattern." + key);
     step.behavior = parse_behavior(r, p, path + ".behavior");
     step.invert = r.boolean(p, "invert", path + ".invert", false);
   }
@@ -144,16 +150,18 @@ struct Template {
   int64_t bos = -1;  // the special token before $A, if any
 };
 
-void parse_post_processor(const Reader& r, const json& p, const std::string& path, int64_t vocab_size,
-                          Template& tmpl) {
+void parse_post_processor(const Reader& r, const json& p, const std::string& path,
+                          int64_t vocab_size, Template& tmpl) {
   if (p.is_null()) return;
   if (!p.is_object()) r.fail(path, "expected an object or null");
-  const std::string t = r.type(p, path, "post-processor", {"ByteLevel", "TemplateProcessing", "Sequence"});
+  const std::string t =
+      r.type(p, path, "post-processor", {"ByteLevel", "TemplateProcessing", "Sequence"});
   if (t == "ByteLevel") return;  // offsets only
   if (t == "Sequence") {
     const json& list = r.array(p, "processors", path + ".processors");
     for (size_t i = 0; i < list.size(); ++i)
-      parse_post_processor(r, list[i], path + ".processors[" + std::to_string(i) + "]", vocab_size, tmpl);
+      parse_post_processor(r, list[i], path + ".processors[" + std::to_string(i) + "]", vocab_size,
+                           tmpl);
     return;
   }
   const json& single = r.array(p, "single", path + ".single");
@@ -169,7 +177,8 @@ void parse_post_processor(const Reader& r, const json& p, const std::string& pat
     }
     if (!item.is_object() || !item.contains("SpecialToken"))
       r.fail(at, "expected {\"SpecialToken\": ...} or {\"Sequence\": ...}");
-    if (seen_sequence) r.fail(at, "special tokens after the text are not supported (only a BOS before it)");
+    if (seen_sequence)
+      r.fail(at, "special tokens after the text are not supported (only a BOS before it)");
     if (tmpl.bos >= 0) r.fail(at, "more than one special token before the text is not supported");
     const std::string name = r.string(item["SpecialToken"], "id", at + ".SpecialToken.id");
     const json& entry = specials.is_object() ? r.get(specials, name.c_str()) : json();
@@ -201,10 +210,13 @@ BpeSpec spec_from_hf_json(const std::string& path) {
   // model: the vocabulary and the merges.
   const json& model = r.object(j, "model", "model");
   const std::string type = r.string(model, "type", "model.type");
-  if (type != "BPE") r.fail("model.type", "expected 'BPE' (a byte-level BPE tokenizer), got '" + type + "'");
+  if (type != "BPE")
+    r.fail("model.type", "expected 'BPE' (a byte-level BPE tokenizer), got '" + type + "'");
   if (r.boolean(model, "byte_fallback", "model.byte_fallback", false))
-    r.fail("model.byte_fallback", "byte fallback is not supported (byte-level BPE covers every byte)");
-  if (const json& d = r.get(model, "dropout"); !d.is_null() && !(d.is_number() && d.get<double>() == 0.0))
+    r.fail("model.byte_fallback",
+           "byte fallback is not supported (byte-level BPE covers every byte)");
+  if (const json& d = r.get(model, "dropout");
+      !d.is_null() && !(d.is_number() && d.get<double>() == 0.0))
     r.fail("model.dropout", "BPE dropout is not supported, got " + d.dump());
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     const json& v = r.get(model, key);
@@ -235,7 +247,9 @@ BpeSpec spec_from_hf_json(const std::string& path) {
   spec.bpe_vocab.reserve(vocab.size());
   for (const auto& [token, id] : vocab.items()) {
     const auto k = static_cast<size_t>(id.get<int64_t>());
-    if (filled[k]) r.fail("model.vocab." + token, "id " + std::to_string(k) + " is also '" + spec.tokens[k] + "'");
+    if (filled[k])
+      r.fail("model.vocab." + token,
+             "id " + std::to_string(k) + " is also '" + spec.tokens[k] + "'");
     filled[k] = true;
     spec.tokens[k] = token;
     spec.bpe_vocab.emplace(token, static_cast<int32_t>(k));
@@ -263,7 +277,8 @@ BpeSpec spec_from_hf_json(const std::string& path) {
   }
   for (size_t k = 0; k < filled.size(); ++k) {
     if (!filled[k])
-      r.fail("model.vocab", "no token has id " + std::to_string(k) + " (ids must run from 0 without gaps)");
+      r.fail("model.vocab",
+             "no token has id " + std::to_string(k) + " (ids must run from 0 without gaps)");
   }
 
   const json& merges = r.array(model, "merges", "model.merges");
@@ -279,7 +294,8 @@ BpeSpec spec_from_hf_json(const std::string& path) {
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       spec.merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
     } else {
-      r.fail("model.merges[" + std::to_string(i) + "]", "expected 'left right' or [left, right], got " + m.dump());
+      r.fail("model.merges[" + std::to_string(i) + "]",
+             "expected 'left right' or [left, right], got " + m.dump());
     }
   }
 
@@ -287,10 +303,13 @@ BpeSpec spec_from_hf_json(const std::string& path) {
   parse_normalizer(r, r.get(j, "normalizer"), "normalizer", spec.normalizer);
   parse_pre_tokenizer(r, r.get(j, "pre_tokenizer"), "pre_tokenizer", spec.pre_tokenizer);
   int byte_levels = 0;
-  for (const auto& s : spec.pre_tokenizer.steps()) byte_levels += s.kind == PreTokenizeStep::Kind::kByteLevel;
+  for (const auto& s : spec.pre_tokenizer.steps())
+    byte_levels += s.kind == PreTokenizeStep::Kind::kByteLevel;
   if (byte_levels != 1) {
-    r.fail("pre_tokenizer", "expected exactly one ByteLevel pre-tokenizer (only byte-level BPE is supported), found " +
-                                std::to_string(byte_levels));
+    r.fail(
+        "pre_tokenizer",
+        "expected exactly one ByteLevel pre-tokenizer (only byte-level BPE is supported), found " +
+            std::to_string(byte_levels));
   }
   const json& decoder = r.get(j, "decoder");
   if (!decoder.is_object()) r.fail("decoder", "expected the ByteLevel decoder");

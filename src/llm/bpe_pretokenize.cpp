@@ -40,7 +40,11 @@ void append_utf8(std::string& out, uint32_t cp) {
 /// (overlong forms, surrogates and code points past U+10FFFF included).
 size_t decode_utf8(std::string_view text, size_t pos, uint32_t& cp) {
   const auto b0 = static_cast<unsigned char>(text[pos]);
-  const size_t len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+  const size_t len = b0 < 0x80           ? 1
+                     : (b0 >> 5) == 0x6  ? 2
+                     : (b0 >> 4) == 0xE  ? 3
+                     : (b0 >> 3) == 0x1E ? 4
+                                         : 0;
   if (len == 0 || pos + len > text.size()) return 0;
   static constexpr uint32_t kLeadMask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
   cp = b0 & kLeadMask[len];
@@ -64,7 +68,8 @@ struct ByteMap {
       // Printable Latin-1 stands for itself; the rest (controls, space, 0x7F-0xA0, 0xAD)
       // moves to U+0100 onwards, in byte order.
       const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-      const uint32_t cp = printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + extra++);
+      const uint32_t cp =
+          printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + extra++);
       append_utf8(to_char[static_cast<size_t>(b)], cp);
       to_byte[cp] = static_cast<int16_t>(b);
     }
@@ -184,7 +189,11 @@ std::string bytes_to_chars(std::string_view text) {
 }
 
 size_t utf8_length(unsigned char lead) {
-  return lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 1;
+  return lead < 0x80           ? 1
+         : (lead >> 5) == 0x6  ? 2
+         : (lead >> 4) == 0xE  ? 3
+         : (lead >> 3) == 0x1E ? 4
+                               : 1;
 }
 
 struct Regex::Code {
@@ -229,7 +238,8 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   std::vector<std::pair<size_t, size_t>> out;
   size_t pos = 0;
   while (pos < text.size()) {
-    int rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
+    int rc =
+        pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md.get(), nullptr);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {  // a very long match: the interpreter has no such limit
       rc = pcre2_match(code_->code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
                        md.get(), nullptr);
@@ -283,16 +293,19 @@ std::vector<std::string> PreTokenizer::split(const std::string& text) const {
 
 std::string Normalizer::apply(const std::string& text) const {
   if (forms_.empty()) return text;
-  icu::UnicodeString s = icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  icu::UnicodeString s = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
   for (Form form : forms_) {
     icu::ErrorCode err;
     const icu::Normalizer2* n = form == Form::kNFC    ? icu::Normalizer2::getNFCInstance(err)
                                 : form == Form::kNFD  ? icu::Normalizer2::getNFDInstance(err)
                                 : form == Form::kNFKC ? icu::Normalizer2::getNFKCInstance(err)
                                                       : icu::Normalizer2::getNFKDInstance(err);
-    if (err.isFailure()) throw ModelError(std::string("ICU has no normaliser data: ") + err.errorName());
+    if (err.isFailure())
+      throw ModelError(std::string("ICU has no normaliser data: ") + err.errorName());
     s = n->normalize(s, err);
-    if (err.isFailure()) throw ModelError(std::string("ICU normalisation failed: ") + err.errorName());
+    if (err.isFailure())
+      throw ModelError(std::string("ICU normalisation failed: ") + err.errorName());
   }
   std::string out;
   s.toUTF8String(out);

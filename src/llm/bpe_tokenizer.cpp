@@ -18,7 +18,9 @@ uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 }  // namespace
 
@@ -43,11 +45,13 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)) {
   merges_.reserve(spec_.merges.size());
   for (size_t i = 0; i < spec_.merges.size(); ++i) {
     const auto& [a, b] = spec_.merges[i];
-    const std::string where = spec_.source + ": " + spec_.merges_place + "[" + std::to_string(i) + "]";
+    const std::string where =
+        spec_.source + ": " + spec_.merges_place + "[" + std::to_string(i) + "]";
     const int32_t left = lookup(a), right = lookup(b), merged = lookup(a + b);
     if (left < 0) throw ModelError(where + ": '" + a + "' is not a token of the vocabulary");
     if (right < 0) throw ModelError(where + ": '" + b + "' is not a token of the vocabulary");
-    if (merged < 0) throw ModelError(where + ": the merged '" + a + b + "' is not a token of the vocabulary");
+    if (merged < 0)
+      throw ModelError(where + ": the merged '" + a + b + "' is not a token of the vocabulary");
     // A repeated pair keeps its first (lowest) rank, as a map built in rank order does.
     merges_.emplace(pair_key(left, right), Merge{static_cast<int32_t>(i), merged});
   }
@@ -88,7 +92,8 @@ void BpeTokenizer::split_added(std::vector<Fragment>& fragments, const Matcher& 
       if (list != matcher.by_first_byte.end()) {
         for (size_t i : list->second) {  // longest first: leftmost-longest, as Hugging Face
           const AddedToken& t = matcher.tokens[i];
-          if ((parse_special || !t.special) && text.compare(pos, t.content.size(), t.content) == 0) {
+          if ((parse_special || !t.special) &&
+              text.compare(pos, t.content.size(), t.content) == 0) {
             hit = &t;
             break;
           }
@@ -131,7 +136,8 @@ void BpeTokenizer::encode_word(const std::string& word, std::vector<int64_t>& ou
   };
   std::vector<Symbol> syms;
   for (size_t pos = 0; pos < word.size();) {
-    const size_t len = std::min(utf8_length(static_cast<unsigned char>(word[pos])), word.size() - pos);
+    const size_t len =
+        std::min(utf8_length(static_cast<unsigned char>(word[pos])), word.size() - pos);
     const int32_t n = static_cast<int32_t>(syms.size());
     syms.push_back({lookup(word.substr(pos, len)), n - 1, -1, pos, len});
     if (n > 0) syms[static_cast<size_t>(n - 1)].next = n;
@@ -148,7 +154,8 @@ void BpeTokenizer::encode_word(const std::string& word, std::vector<int64_t>& ou
     if (left < 0 || right < 0) return;
     const Symbol& l = syms[static_cast<size_t>(left)];
     const Symbol& r = syms[static_cast<size_t>(right)];
-    if (const Merge* m = find_merge(l.id, r.id)) heap.push({m->rank, left, right, l.id, r.id, m->id});
+    if (const Merge* m = find_merge(l.id, r.id))
+      heap.push({m->rank, left, right, l.id, r.id, m->id});
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) consider(i, i + 1);
   while (!heap.empty()) {
@@ -220,7 +227,8 @@ std::string BpeTokenizer::decode(const std::vector<int64_t>& ids) const {
         std::string bytes;
         bool mapped = true;
         for (size_t pos = 0; pos < text.size() && mapped;) {
-          const size_t len = std::min(utf8_length(static_cast<unsigned char>(text[pos])), text.size() - pos);
+          const size_t len =
+              std::min(utf8_length(static_cast<unsigned char>(text[pos])), text.size() - pos);
           const int b = char_to_byte(std::string_view(text).substr(pos, len));
           mapped = b >= 0;
           bytes += static_cast<char>(b);

@@ -34,11 +34,11 @@ struct AddedToken {
 
 /// What a loader reads from a file; BpeTokenizer checks it.
 struct BpeSpec {
-  std::string source;        // the file, first word of every error
-  std::string merges_place;  // where the merges live, e.g. "model.merges"
-  std::vector<std::string> tokens;                          // by id: stored text
-  std::vector<TokenKind> kinds;                             // by id
-  std::unordered_map<std::string, int32_t> bpe_vocab;       // what BPE symbols look up
+  std::string source;                                  // the file, first word of every error
+  std::string merges_place;                            // where the merges live, e.g. "model.merges"
+  std::vector<std::string> tokens;                     // by id: stored text
+  std::vector<TokenKind> kinds;                        // by id
+  std::unordered_map<std::string, int32_t> bpe_vocab;  // what BPE symbols look up
   std::vector<std::pair<std::string, std::string>> merges;  // by rank
   std::vector<AddedToken> added;
   bool ignore_merges = false;  // a pre-token that is itself a token is not merged

@@ -12,9 +12,9 @@
 #include <mutex>
 #include <sstream>
 
+#include "bpe_tokenizer.h"
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
-#include "bpe_tokenizer.h"
 #include "coco/llm/spm_vocab.h"
 #include "spm_shim.h"
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "coco/common/error.h"
 #include "coco/llm/tokenizer.h"
@@ -175,7 +176,8 @@ TEST(BpeTokenizer, SplitBehaviours) {
   const std::vector<std::pair<std::string, std::string>> merges = {
       {"a", " "}, {" ", "b"}, {" ", " "}, {"a", "."}};
   const auto encode = [&](const json& split_step, const std::string& text) {
-    const json j = tiny_json(merges, {{"type", "Sequence"}, {"pretokenizers", {split_step, byte_level()}}});
+    const json j =
+        tiny_json(merges, {{"type", "Sequence"}, {"pretokenizers", {split_step, byte_level()}}});
     return load(tmp, j).encode(text);
   };
   const json j = tiny_json(merges);
@@ -193,9 +195,10 @@ TEST(BpeTokenizer, SplitBehaviours) {
   EXPECT_EQ(load(tmp, j).encode("a.b"), ids(j, {"a.", "b"}));
   // Unicode classes: \p{L}+ keeps letters of any script together, \p{N} splits digits.
   EXPECT_EQ(encode(split(R"(\p{N})", "Isolated"), "a12"), ids(j, {"a", "1", "2"}));
-  const json digits = tiny_json({{"1", "2"}}, {{"type", "Sequence"},
-                                              {"pretokenizers",
-                                               {{{"type", "Digits"}, {"individual_digits", true}}, byte_level()}}});
+  const json digits = tiny_json(
+      {{"1", "2"}},
+      {{"type", "Sequence"},
+       {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, byte_level()}}});
   EXPECT_EQ(load(tmp, digits).encode("12"), ids(digits, {"1", "2"}));
 }
 
@@ -220,7 +223,9 @@ TEST(BpeTokenizer, EveryByteRoundTrips) {
     std::string text;
     // Valid UTF-8 of 1-4 byte characters, ASCII controls and spaces included.
     for (int k = 0; k < 40; ++k) {
-      const auto draw = [&](uint32_t lo, uint32_t n) { return lo + static_cast<uint32_t>(rng() % n); };
+      const auto draw = [&](uint32_t lo, uint32_t n) {
+        return lo + static_cast<uint32_t>(rng() % n);
+      };
       const uint32_t kind = draw(0, 4);
       const uint32_t cp = kind == 0   ? draw(0, 0x80)
                           : kind == 1 ? draw(0x80, 0x780)
@@ -250,8 +255,10 @@ TEST(BpeTokenizer, EveryByteRoundTrips) {
 
 TEST(BpeTokenizer, NormalizerForms) {
   test::TempDir tmp;
-  const auto with = [&](json normalizer) { return load(tmp, tiny_json({}, byte_level(), normalizer)); };
-  const std::string fi = "\xEF\xAC\x81";                          // U+FB01 LATIN SMALL LIGATURE FI
+  const auto with = [&](json normalizer) {
+    return load(tmp, tiny_json({}, byte_level(), normalizer));
+  };
+  const std::string fi = "\xEF\xAC\x81";                        // U+FB01 LATIN SMALL LIGATURE FI
   const std::string e_acute = "\xC3\xA9", e_nfd = "e\xCC\x81";  // é composed / decomposed
   EXPECT_EQ(with({{"type", "NFKC"}}).encode(fi), (std::vector<int64_t>{'f', 'i'}));
   EXPECT_EQ(with({{"type", "NFC"}}).encode(fi), (std::vector<int64_t>{0xEF, 0xAC, 0x81}));
@@ -268,27 +275,35 @@ TEST(BpeTokenizer, AddedTokens) {
   json j = tiny_json({}, byte_level(), {{"type", "NFKC"}});
   const auto added = [](int64_t i, const std::string& content, bool special, bool normalized,
                         bool lstrip = false, bool rstrip = false) {
-    return json{{"id", i},          {"content", content}, {"single_word", false}, {"lstrip", lstrip},
-                {"rstrip", rstrip}, {"normalized", normalized}, {"special", special}};
+    return json{{"id", i},           {"content", content}, {"single_word", false},
+                {"lstrip", lstrip},  {"rstrip", rstrip},   {"normalized", normalized},
+                {"special", special}};
   };
-  j["added_tokens"] = {added(256, "<|x|>", true, false), added(257, "<u>", false, false),
-                       added(258, "<r>", false, false, false, true), added(259, "<l>", false, false, true, false),
-                       added(260, "fi", false, true), added(261, "ab", false, false)};
+  j["added_tokens"] = {added(256, "<|x|>", true, false),
+                       added(257, "<u>", false, false),
+                       added(258, "<r>", false, false, false, true),
+                       added(259, "<l>", false, false, true, false),
+                       added(260, "fi", false, true),
+                       added(261, "ab", false, false)};
   const auto tok = load(tmp, j);
   EXPECT_EQ(tok.vocab_size(), 262);
   // Special tokens only with parse_special; the others always.
   EXPECT_EQ(tok.encode("a<|x|>"), (std::vector<int64_t>{'a', '<', '|', 'x', '|', '>'}));
-  EXPECT_EQ(tok.encode("a<|x|>", false, false, /*parse_special=*/true), (std::vector<int64_t>{'a', 256}));
+  EXPECT_EQ(tok.encode("a<|x|>", false, false, /*parse_special=*/true),
+            (std::vector<int64_t>{'a', 256}));
   EXPECT_EQ(tok.encode("a<u>b"), (std::vector<int64_t>{'a', 257, 'b'}));
   // rstrip / lstrip swallow the whitespace beside the token.
   EXPECT_EQ(tok.encode("<r>  c"), (std::vector<int64_t>{258, 'c'}));
   EXPECT_EQ(tok.encode("c  <l>"), (std::vector<int64_t>{'c', 259}));
-  EXPECT_EQ(tok.encode("c  <u>"), (std::vector<int64_t>{'c', ' ', ' ', 257}));  // byte ids: "Ġ" is 32
+  EXPECT_EQ(tok.encode("c  <u>"),
+            (std::vector<int64_t>{'c', ' ', ' ', 257}));  // byte ids: "Ġ" is 32
   // A normalized token matches the normalised text (NFKC turns the ligature into "fi"); a raw
   // one only the text as written.
   EXPECT_EQ(tok.encode("\xEF\xAC\x81"), (std::vector<int64_t>{260}));
   EXPECT_EQ(tok.encode("ab"), (std::vector<int64_t>{261}));
-  EXPECT_EQ(tok.encode("\xEF\xBD\x81" "b"), (std::vector<int64_t>{'a', 'b'}));  // full-width a
+  EXPECT_EQ(tok.encode("\xEF\xBD\x81"
+                       "b"),
+            (std::vector<int64_t>{'a', 'b'}));  // full-width a
   // Decoding: special tokens vanish, the others are their text.
   EXPECT_EQ(tok.decode({'a', 256, 257, 261}), "a<u>ab");
 }
@@ -296,11 +311,14 @@ TEST(BpeTokenizer, AddedTokens) {
 TEST(BpeTokenizer, BosFromTemplateAndConfig) {
   test::TempDir tmp;
   json j = tiny_json({});
-  j["added_tokens"] = {{{"id", 256}, {"content", "<s>"}, {"special", true}, {"normalized", false}},
-                       {{"id", 257}, {"content", "</s>"}, {"special", true}, {"normalized", false}}};
+  j["added_tokens"] = {
+      {{"id", 256}, {"content", "<s>"}, {"special", true}, {"normalized", false}},
+      {{"id", 257}, {"content", "</s>"}, {"special", true}, {"normalized", false}}};
   j["post_processor"] = {
       {"type", "TemplateProcessing"},
-      {"single", {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+      {"single",
+       {{{"SpecialToken", {{"id", "<s>"}, {"type_id", 0}}}},
+        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
       {"pair", json::array()},
       {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {256}}, {"tokens", {"<s>"}}}}}}};
   auto tok = load(tmp, j, nullptr, "template");
@@ -309,7 +327,8 @@ TEST(BpeTokenizer, BosFromTemplateAndConfig) {
   EXPECT_EQ(tok.encode("a", true), (std::vector<int64_t>{256, 'a'}));
   EXPECT_EQ(tok.encode_batch({"a"}).input_ids[0][0].item<int64_t>(), 256);
   // tokenizer_config.json names EOS and may turn BOS off.
-  tok = load(tmp, j, {{"add_bos_token", false}, {"eos_token", "</s>"}, {"bos_token", {{"content", "<s>"}}}},
+  tok = load(tmp, j,
+             {{"add_bos_token", false}, {"eos_token", "</s>"}, {"bos_token", {{"content", "<s>"}}}},
              "config");
   EXPECT_FALSE(tok.add_bos());
   EXPECT_EQ(tok.bos_id(), 256);
@@ -317,17 +336,20 @@ TEST(BpeTokenizer, BosFromTemplateAndConfig) {
   EXPECT_EQ(tok.encode("a", false, true), (std::vector<int64_t>{'a', 257}));
   EXPECT_EQ(tok.decode({256, 'a', 257}), "a");
   // Without a template, add_bos_token alone asks for BOS.
-  j["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}};
+  j["post_processor"] = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}};
   tok = load(tmp, j, {{"add_bos_token", true}, {"bos_token", "<s>"}}, "plain");
   EXPECT_TRUE(tok.add_bos());
   EXPECT_EQ(tok.encode("a", true), (std::vector<int64_t>{256, 'a'}));
 }
 
-/// `mutate` applied to a good tokenizer.json (and config); the error must name the file and `needle`.
+/// `mutate` applied to a good tokenizer.json (and config); the error must name the file and
+/// `needle`.
 void expect_json_error(const std::function<void(json&, json&)>& mutate, const std::string& needle,
                        bool config_file = false) {
   test::TempDir tmp;
-  json j = tiny_json({{"a", "b"}}, {{"type", "Sequence"}, {"pretokenizers", {split(" ", "Isolated"), byte_level()}}});
+  json j = tiny_json({{"a", "b"}}, {{"type", "Sequence"},
+                                    {"pretokenizers", {split(" ", "Isolated"), byte_level()}}});
   json config = json::object();
   mutate(j, config);
   fs::create_directories(tmp.file("t"));
@@ -343,33 +365,53 @@ TEST(BpeTokenizer, RejectsBadTokenizerJson) {
                     "model.type: expected 'BPE' (a byte-level BPE tokenizer), got 'WordPiece'");
   expect_json_error([](json& j, json&) { j["model"]["merges"].push_back("a zz"); },
                     "model.merges[1]: 'zz' is not a token of the vocabulary");
-  expect_json_error([](json& j, json&) { j["model"]["merges"].push_back(json::array({"a", "c"})); },
-                    "model.merges[1]: the merged 'ac' is not a token of the vocabulary");
-  expect_json_error([](json& j, json&) { j["model"]["merges"].push_back("a b c"); },
-                    "model.merges[1]: expected 'left right'");
-  expect_json_error([](json& j, json&) { j["normalizer"] = {{"type", "Lowercase"}}; },
-                    "normalizer.type: unknown normalizer 'Lowercase' (supported: NFC, NFD, NFKC, NFKD, Sequence)");
   expect_json_error(
       [](json& j, json&) {
-        j["normalizer"] = {{"type", "Sequence"}, {"normalizers", {{{"type", "NFC"}}, {{"type", "Strip"}}}}};
+        j["model"]["merges"].push_back(json::array({"a", "c"}));
+      },
+      "model.merges[1]: the merged 'ac' is not a token of the vocabulary");
+  expect_json_error([](json& j, json&) { j["model"]["merges"].push_back("a b c"); },
+                    "model.merges[1]: expected 'left right'");
+  expect_json_error(
+      [](json& j, json&) {
+        j["normalizer"] = {{"type", "Lowercase"}};
+      },
+      "normalizer.type: unknown normalizer 'Lowercase' (supported: NFC, NFD, NFKC, NFKD, "
+      "Sequence)");
+  expect_json_error(
+      [](json& j, json&) {
+        j["normalizer"] = {{"type", "Sequence"},
+                           {"normalizers", {{{"type", "NFC"}}, {{"type", "Strip"}}}}};
       },
       "normalizer.normalizers[1].type: unknown normalizer 'Strip'");
-  expect_json_error([](json& j, json&) { j["pre_tokenizer"]["pretokenizers"][1]["type"] = "Foo"; },
-                    "pre_tokenizer.pretokenizers[1].type: unknown pre-tokenizer 'Foo' (supported: Split, "
-                    "ByteLevel, Digits, Sequence)");
-  expect_json_error([](json& j, json&) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(a"; },
-                    "pre_tokenizer.pretokenizers[0].pattern.Regex: PCRE2 rejects the pattern at offset 2");
-  expect_json_error([](json& j, json&) { j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Dropped"; },
-                    "pre_tokenizer.pretokenizers[0].behavior: unknown split behavior 'Dropped'");
+  expect_json_error(
+      [](json& j, json&) { j["pre_tokenizer"]["pretokenizers"][1]["type"] = "Foo"; },
+      "pre_tokenizer.pretokenizers[1].type: unknown pre-tokenizer 'Foo' (supported: Split, "
+      "ByteLevel, Digits, Sequence)");
+  expect_json_error(
+      [](json& j, json&) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(a"; },
+      "pre_tokenizer.pretokenizers[0].pattern.Regex: PCRE2 rejects the pattern at offset 2");
+  expect_json_error(
+      [](json& j, json&) { j["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Dropped"; },
+      "pre_tokenizer.pretokenizers[0].behavior: unknown split behavior 'Dropped'");
   expect_json_error([](json& j, json&) { j["pre_tokenizer"] = split(" ", "Isolated"); },
                     "pre_tokenizer: expected exactly one ByteLevel pre-tokenizer");
-  expect_json_error([](json& j, json&) { j["model"]["byte_fallback"] = true; }, "model.byte_fallback: ");
-  expect_json_error([](json& j, json&) { j["model"]["dropout"] = 0.1; }, "model.dropout: BPE dropout");
-  expect_json_error([](json& j, json&) { j["decoder"] = {{"type", "Metaspace"}}; },
-                    "decoder.type: unknown decoder 'Metaspace' (supported: ByteLevel)");
+  expect_json_error([](json& j, json&) { j["model"]["byte_fallback"] = true; },
+                    "model.byte_fallback: ");
+  expect_json_error([](json& j, json&) { j["model"]["dropout"] = 0.1; },
+                    "model.dropout: BPE dropout");
+  expect_json_error(
+      [](json& j, json&) {
+        j["decoder"] = {{"type", "Metaspace"}};
+      },
+      "decoder.type: unknown decoder 'Metaspace' (supported: ByteLevel)");
   expect_json_error([](json& j, json&) { j["model"]["vocab"].erase(byte_char(7)); },
                     "model.vocab: no token has id 7");
-  expect_json_error([](json& j, json&) { j["truncation"] = {{"max_length", 8}}; }, "truncation: not supported");
+  expect_json_error(
+      [](json& j, json&) {
+        j["truncation"] = {{"max_length", 8}};
+      },
+      "truncation: not supported");
   expect_json_error(
       [](json& j, json&) {
         j["added_tokens"] = {{{"id", 300}, {"content", "<x>"}, {"single_word", true}}};
@@ -377,13 +419,18 @@ TEST(BpeTokenizer, RejectsBadTokenizerJson) {
       "added_tokens[0].single_word: ");
   expect_json_error(
       [](json& j, json&) {
-        j["post_processor"] = {{"type", "TemplateProcessing"},
-                               {"single", {{{"Sequence", {{"id", "A"}}}}, {{"SpecialToken", {{"id", "a"}}}}}}};
+        j["post_processor"] = {
+            {"type", "TemplateProcessing"},
+            {"single", {{{"Sequence", {{"id", "A"}}}}, {{"SpecialToken", {{"id", "a"}}}}}}};
       },
       "post_processor.single[1]: special tokens after the text are not supported");
-  expect_json_error([](json& j, json&) { j["post_processor"] = {{"type", "BertProcessing"}}; },
-                    "post_processor.type: unknown post-processor 'BertProcessing'");
-  expect_json_error([](json&, json& c) { c["bos_token"] = "<nope>"; }, "bos_token: '<nope>' is not a token",
+  expect_json_error(
+      [](json& j, json&) {
+        j["post_processor"] = {{"type", "BertProcessing"}};
+      },
+      "post_processor.type: unknown post-processor 'BertProcessing'");
+  expect_json_error([](json&, json& c) { c["bos_token"] = "<nope>"; },
+                    "bos_token: '<nope>' is not a token",
                     /*config_file=*/true);
   expect_json_error([](json&, json& c) { c["add_bos_token"] = true; },
                     "add_bos_token: true, but there is no bos_token", true);
@@ -445,7 +492,8 @@ TEST(BpeTokenizer, GgufVocabularies) {
 
 TEST(BpeTokenizer, RejectsBadGgufVocab) {
   test::TempDir tmp;
-  const auto expect = [&](const std::string& name, const std::string& bytes, const std::string& needle) {
+  const auto expect = [&](const std::string& name, const std::string& bytes,
+                          const std::string& needle) {
     const std::string path = tmp.write(name, bytes);
     const std::string e = error_of([&] { Tokenizer::from_file(path); });
     EXPECT_EQ(e.rfind(path + ": GGUF key ", 0), 0u) << e;
@@ -453,11 +501,37 @@ TEST(BpeTokenizer, RejectsBadGgufVocab) {
   };
   expect("pre.gguf", bpe_gguf({"a b"}, "foo"),
          "'tokenizer.ggml.pre': unknown pre-tokenizer 'foo' (supported: default, llama3, ");
-  expect("merge.gguf", bpe_gguf({"a b", "a zz"}, "gpt-2"), "'tokenizer.ggml.merges'[1]: 'zz' is not a token");
-  expect("nosep.gguf", bpe_gguf({"ab"}, "gpt-2"), "'tokenizer.ggml.merges'[0]: expected 'left right', got 'ab'");
+  expect("merge.gguf", bpe_gguf({"a b", "a zz"}, "gpt-2"),
+         "'tokenizer.ggml.merges'[1]: 'zz' is not a token");
+  expect("nosep.gguf", bpe_gguf({"ab"}, "gpt-2"),
+         "'tokenizer.ggml.merges'[0]: expected 'left right', got 'ab'");
   expect("bos.gguf", bpe_gguf({"a b"}, "gpt-2", -1, 1),
          "'tokenizer.ggml.bos_token_id': the vocabulary asks for a BOS token");
-  expect("bosrange.gguf", bpe_gguf({"a b"}, "gpt-2", 999), "id 999 is outside the vocabulary of 258 tokens");
+  expect("bosrange.gguf", bpe_gguf({"a b"}, "gpt-2", 999),
+         "id 999 is outside the vocabulary of 258 tokens");
+}
+
+// Every pre-tokenizer name the library knows (it lists them for an unknown one) compiles
+// and loses nothing.
+TEST(BpeTokenizer, EveryGgufPreTokenizerRoundTrips) {
+  test::TempDir tmp;
+  const std::string e =
+      error_of([&] { Tokenizer::from_file(tmp.write("x.gguf", bpe_gguf({"a b"}, "?"))); });
+  const auto open = e.find("(supported: ");
+  ASSERT_NE(open, std::string::npos) << e;
+  std::vector<std::string> names;
+  std::stringstream list(e.substr(open + 12, e.rfind(')') - open - 12));
+  for (std::string n; std::getline(list, n, ',');) names.push_back(n.substr(n[0] == ' ' ? 1 : 0));
+  EXPECT_GE(names.size(), 30u);
+  const std::string text =
+      "Hello World's 12345 caf\xC3\xA9 \xE4\xBD\xA0\xE5\xA5\xBD\t\n\n  x!? <|end|> "
+      "\xF0\x9F\x98\x80";
+  for (const auto& name : names) {
+    const auto tok = Tokenizer::from_file(tmp.write(name + ".gguf", bpe_gguf({"a b"}, name, 257)));
+    const auto ids = tok.encode(text);
+    EXPECT_EQ(tok.decode(ids), text) << name;
+    EXPECT_GE(ids.size(), 10u) << name;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -527,13 +601,15 @@ class QwenTokenizer : public ::testing::Test {
     dir_ = nullptr;
   }
   void SetUp() override {
-    if (!tok_) GTEST_SKIP() << "shared model qwen-tokenizer/tokenizer.json not found under " COCO_SHARED_DIR;
+    if (!tok_)
+      GTEST_SKIP() << "shared model qwen-tokenizer/tokenizer.json not found under " COCO_SHARED_DIR;
   }
   static std::string folder() { return dir_->file("qwen"); }
   static const Tokenizer& tok() { return *tok_; }
 
   void expect_vectors(const std::string& name) {
-    const std::string base = std::string(COCO_SHARED_DIR) + "/models/qwen-tokenizer/ggml-vocab-" + name + ".gguf";
+    const std::string base =
+        std::string(COCO_SHARED_DIR) + "/models/qwen-tokenizer/ggml-vocab-" + name + ".gguf";
     const auto cases = read_vocab_cases(base + ".inp", base + ".out");
     ASSERT_EQ(cases.size(), 46u);
     int passed = 0;
@@ -543,7 +619,8 @@ class QwenTokenizer : public ::testing::Test {
       passed += join(ids) == c.expected;
       EXPECT_EQ(tok().decode(ids), c.text);
     }
-    std::cout << "[" << name << " vectors via tokenizer.json] " << passed << "/" << cases.size() << " passed\n";
+    std::cout << "[" << name << " vectors via tokenizer.json] " << passed << "/" << cases.size()
+              << " passed\n";
   }
 
  private:
@@ -554,7 +631,7 @@ class QwenTokenizer : public ::testing::Test {
 TEST_F(QwenTokenizer, FactsAndNoBos) {
   EXPECT_TRUE(tok().is_bpe());
   EXPECT_EQ(tok().vocab_size(), 151669);  // 151,643 BPE tokens + 26 added
-  EXPECT_EQ(tok().bos_id(), -1);           // tokenizer_config.json: bos_token null
+  EXPECT_EQ(tok().bos_id(), -1);          // tokenizer_config.json: bos_token null
   EXPECT_FALSE(tok().add_bos());
   EXPECT_EQ(tok().eos_id(), 151645);  // <|im_end|>
   EXPECT_EQ(tok().pad_id(), 151643);  // <|endoftext|>
@@ -567,7 +644,8 @@ TEST_F(QwenTokenizer, FactsAndNoBos) {
   EXPECT_EQ(batch.input_ids[0][0].item<int64_t>(), ids[0]);
   EXPECT_EQ(batch.input_ids[1][1].item<int64_t>(), 151643);  // padded with <|endoftext|>
   const std::string e = error_of([&] { tok().model_proto(); });
-  EXPECT_NE(e.find("a byte-level BPE tokenizer has no SentencePiece model"), std::string::npos) << e;
+  EXPECT_NE(e.find("a byte-level BPE tokenizer has no SentencePiece model"), std::string::npos)
+      << e;
 }
 
 // The GGUF for these vectors names pre-tokenizer "qwen2"; llama.cpp maps it to the regex of
@@ -579,13 +657,15 @@ TEST_F(QwenTokenizer, Qwen2VectorsFromTokenizerJson) { expect_vectors("qwen2"); 
 // llama.cpp gives its "deepseek-r1-qwen" pre-tokenizer the qwen2 regex, and its .inp/.out
 // files here equal the qwen2 ones (no special tokens in the texts). So the same
 // tokenizer.json, unchanged, is the right reference for them.
-TEST_F(QwenTokenizer, DeepseekR1QwenVectorsFromTokenizerJson) { expect_vectors("deepseek-r1-qwen"); }
+TEST_F(QwenTokenizer, DeepseekR1QwenVectorsFromTokenizerJson) {
+  expect_vectors("deepseek-r1-qwen");
+}
 
 // Goldens from @huggingface/tokenizers (JS): make_hf_goldens.mjs beside the JSON. That library
 // matches added tokens, special ones included, so parse_special is on here.
 TEST_F(QwenTokenizer, MatchesHuggingFaceJsGoldens) {
-  const json goldens = json::parse(test::read_bytes(std::string(COCO_FIXTURES_DIR) +
-                                                    "/llm/tokenizers/qwen_hf_goldens.json"));
+  const json goldens = json::parse(
+      test::read_bytes(std::string(COCO_FIXTURES_DIR) + "/llm/tokenizers/qwen_hf_goldens.json"));
   const auto& cases = goldens.at("cases");
   ASSERT_GE(cases.size(), 20u);
   int passed = 0;
@@ -612,9 +692,11 @@ TEST_F(QwenTokenizer, ModifiedCopyWithUnknownPreTokenizer) {
   json j = json::parse(test::read_bytes(folder() + "/tokenizer.json"));
   j["pre_tokenizer"]["pretokenizers"][1]["type"] = "Foo";
   const std::string path = tmp.write("tokenizer.json", j.dump());
-  EXPECT_EQ(error_of([&] { Tokenizer::from_file(path); }),
-            path + ": pre_tokenizer.pretokenizers[1].type: unknown pre-tokenizer 'Foo' (supported: Split, "
-                   "ByteLevel, Digits, Sequence)");
+  EXPECT_EQ(
+      error_of([&] { Tokenizer::from_file(path); }),
+      path +
+          ": pre_tokenizer.pretokenizers[1].type: unknown pre-tokenizer 'Foo' (supported: Split, "
+          "ByteLevel, Digits, Sequence)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -633,7 +715,8 @@ TEST(BpeIntegration, TokenizeToolReproducesGpt2Vectors) {
     passed += r.out == cases[i].expected + "\n";
   }
   EXPECT_EQ(cases.size(), 46u);
-  std::cout << "[coco-llm tokenize, gpt-2] " << passed << "/" << cases.size() << " llama.cpp vectors\n";
+  std::cout << "[coco-llm tokenize, gpt-2] " << passed << "/" << cases.size()
+            << " llama.cpp vectors\n";
 }
 
 TEST(BpeIntegration, ToolOnAFolderWithOnlyTokenizerJson) {
@@ -644,7 +727,8 @@ TEST(BpeIntegration, ToolOnAFolderWithOnlyTokenizerJson) {
     fs::copy_file(fs::path(src).parent_path() / name, tmp.file(std::string("qwen/") + name));
   const std::string dir = tmp.file("qwen");
   // Line mode, --bos asked for but there is none: nothing is prepended.
-  auto r = test::run_tool("tokenize --bos --model '" + dir + "'", tmp.write("lines", "Hello world\n Hello world\n"));
+  auto r = test::run_tool("tokenize --bos --model '" + dir + "'",
+                          tmp.write("lines", "Hello world\n Hello world\n"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "9707 1879\n21927 1879\n");
   r = test::run_tool("info --model '" + dir + "'");
@@ -658,7 +742,8 @@ TEST(BpeIntegration, ToolOnAFolderWithOnlyTokenizerJson) {
   tmp.write("qwen/tokenizer.json", j.dump());
   r = test::run_tool("tokenize --model '" + dir + "'", tmp.file("lines"));
   EXPECT_EQ(r.exit_code, kExitModel);
-  EXPECT_NE(r.err.find(dir + "/tokenizer.json: model.type: expected 'BPE'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(dir + "/tokenizer.json: model.type: expected 'BPE'"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace
