@@ -139,7 +139,8 @@ int cmd_generate(const Common& c, const std::string& prompt, int64_t max_tokens)
   LlamaModel model = load(c);
   const Tokenizer tok = Tokenizer::from_file(c.model);
   const auto prompt_ids = tok.encode(prompt, tok.add_bos());
-  if (prompt_ids.empty()) throw coco::ModelError(c.model + ": the prompt is empty and the model takes no BOS");
+  if (prompt_ids.empty())
+    throw coco::ModelError(c.model + ": the prompt is empty and the model takes no BOS");
   const auto out = model->generate_greedy(prompt_ids, max_tokens, tok.eos_id());
   std::vector<int64_t> all(prompt_ids.begin() + (tok.add_bos() ? 1 : 0), prompt_ids.end());
   all.insert(all.end(), out.begin(), out.end());
@@ -261,7 +262,9 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     Common c;
     auto add_common = [&](CLI::App* sub, bool weights) {
-      sub->add_option("--model", c.model, "GGUF file, .safetensors, index .json, checkpoint dir (tokenize/info: also a tokenizer file or dir)")
+      sub->add_option("--model", c.model,
+                      "GGUF file, .safetensors, index .json or checkpoint dir (tokenize, info: "
+                      "also a tokenizer.json, a .model or a folder with one)")
           ->required();
       sub->add_option("--log-level", c.log_level, "trace, debug, info, warn, error, off");
       if (weights) {
@@ -283,7 +286,7 @@ int main(int argc, char** argv) {
     add_common(generate, true);
     std::string prompt;
     int64_t max_tokens = 128;
-    generate->add_option("--prompt", prompt, "prompt text (BOS prepended where the model takes one)");
+    generate->add_option("--prompt", prompt, "prompt text (after BOS where the model takes one)");
     generate->add_option("--max-tokens", max_tokens, "new tokens at most")
         ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
     auto* embed = app.add_subcommand("embed", "one vector per item title of an items.tsv");
