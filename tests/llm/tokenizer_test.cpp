@@ -85,7 +85,8 @@ TEST(SpmTokenizer, BatchPaddingAndTruncation) {
   EXPECT_EQ(batch.input_ids[0][2].item<int64_t>(), a.back());
 }
 
-std::string vocab_gguf(bool with_bos, int64_t bos = 1, const std::string& model = "llama") {
+std::string vocab_gguf(bool with_bos, int64_t bos = 1, const std::string& model = "llama",
+                       int add_bos = -1) {
   test::GgufBuilder g;
   g.kv_str("tokenizer.ggml.model", model);
   g.kv_str_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>",
@@ -96,6 +97,7 @@ std::string vocab_gguf(bool with_bos, int64_t bos = 1, const std::string& model 
   g.kv_array<int32_t>("tokenizer.ggml.token_type", 5, {2, 3, 3, 1, 1});
   if (with_bos) g.kv<uint32_t>("tokenizer.ggml.bos_token_id", 4, static_cast<uint32_t>(bos));
   g.kv<uint32_t>("tokenizer.ggml.eos_token_id", 4, 2);
+  if (add_bos >= 0) g.kv<uint8_t>("tokenizer.ggml.add_bos_token", 7, static_cast<uint8_t>(add_bos));
   return g.bytes();
 }
 
@@ -114,6 +116,12 @@ TEST(SpmTokenizer, SyntheticVocabAndBrokenOnes) {
   const auto tok = Tokenizer::from_file(tmp.write("ok.gguf", vocab_gguf(true)));
   EXPECT_EQ(tok.encode("a"), (std::vector<int64_t>{3}));
   EXPECT_EQ(tok.encode("ab"), (std::vector<int64_t>{3, 4}));
+  EXPECT_TRUE(tok.add_bos());
+  // tokenizer.ggml.add_bos_token turns the default off; encode(..., true) still adds BOS.
+  const auto no_bos =
+      Tokenizer::from_file(tmp.write("nobos_default.gguf", vocab_gguf(true, 1, "llama", 0)));
+  EXPECT_FALSE(no_bos.add_bos());
+  EXPECT_EQ(no_bos.encode("a", true), (std::vector<int64_t>{1, 3}));
   expect_vocab_error(tmp.write("nobos.gguf", vocab_gguf(false)),
                      "'tokenizer.ggml.bos_token_id' is missing");
   expect_vocab_error(tmp.write("badbos.gguf", vocab_gguf(true, 9)),
