@@ -44,7 +44,26 @@ std::string join_ids(const std::vector<int64_t>& ids) {
   return s;
 }
 
+void print_tokenizer(const Tokenizer& tok) {
+  std::cout << "tokenizer: " << (tok.is_bpe() ? "bpe" : "sentencepiece")
+            << "\ntokenizer_vocab_size: " << tok.vocab_size() << "\nbos_id: " << tok.bos_id()
+            << "\neos_id: " << tok.eos_id() << "\nunk_id: " << tok.unk_id()
+            << "\npad_id: " << tok.pad_id() << "\nadd_bos: " << (tok.add_bos() ? "yes" : "no")
+            << "\n";
+}
+
+/// A tokenizer file, or a folder with a tokenizer and no model (no config.json).
+bool tokenizer_only(const std::string& path) {
+  if (fs::is_directory(path)) return !fs::exists(fs::path(path) / "config.json");
+  const auto name = fs::path(path).filename();
+  return name == "tokenizer.json" || name.extension() == ".model";
+}
+
 int cmd_info(const Common& c) {
+  if (tokenizer_only(c.model)) {
+    print_tokenizer(Tokenizer::from_file(c.model));
+    return 0;
+  }
   const LlamaConfig cfg = read_llama_config(c.model);
   const auto& rs = cfg.rope_scaling();
   const char* scaling = rs.type == RopeScaling::Type::kLinear   ? "linear"
@@ -91,10 +110,7 @@ int cmd_info(const Common& c) {
     std::cout << "format: safetensors\ntensors: " << ck.names().size() << "\n";
   }
   try {
-    const Tokenizer tok = Tokenizer::from_file(c.model);
-    std::cout << "tokenizer: sentencepiece\ntokenizer_vocab_size: " << tok.vocab_size()
-              << "\nbos_id: " << tok.bos_id() << "\neos_id: " << tok.eos_id()
-              << "\nunk_id: " << tok.unk_id() << "\npad_id: " << tok.pad_id() << "\n";
+    print_tokenizer(Tokenizer::from_file(c.model));
   } catch (const coco::ModelError& e) {
     std::cout << "tokenizer: none (" << e.what() << ")\n";
   }
@@ -122,9 +138,11 @@ int cmd_tokenize(const Common& c, bool bos, bool whole) {
 int cmd_generate(const Common& c, const std::string& prompt, int64_t max_tokens) {
   LlamaModel model = load(c);
   const Tokenizer tok = Tokenizer::from_file(c.model);
-  const auto prompt_ids = tok.encode(prompt, /*add_bos=*/true);
+  const auto prompt_ids = tok.encode(prompt, tok.add_bos());
+  if (prompt_ids.empty())
+    throw coco::ModelError(c.model + ": the prompt is empty and the model takes no BOS");
   const auto out = model->generate_greedy(prompt_ids, max_tokens, tok.eos_id());
-  std::vector<int64_t> all(prompt_ids.begin() + 1, prompt_ids.end());
+  std::vector<int64_t> all(prompt_ids.begin() + (tok.add_bos() ? 1 : 0), prompt_ids.end());
   all.insert(all.end(), out.begin(), out.end());
   std::cout << tok.decode(all) << "\n";
   return 0;
@@ -179,7 +197,7 @@ int cmd_embed(const Common& c, const std::string& items_path, const std::string&
   // Encode everything first and batch by length: less padding, same vectors.
   std::vector<std::vector<int64_t>> ids(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
-    ids[i] = tok.encode(items[i].title, true);
+    ids[i] = tok.encode(items[i].title, tok.add_bos());
     if (static_cast<int64_t>(ids[i].size()) > max_length)
       ids[i].resize(static_cast<size_t>(max_length));
   }
@@ -244,7 +262,9 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     Common c;
     auto add_common = [&](CLI::App* sub, bool weights) {
-      sub->add_option("--model", c.model, "GGUF file, .safetensors, index .json or checkpoint dir")
+      sub->add_option("--model", c.model,
+                      "GGUF file, .safetensors, index .json or checkpoint dir (tokenize, info: "
+                      "also a tokenizer.json, a .model or a folder with one)")
           ->required();
       sub->add_option("--log-level", c.log_level, "trace, debug, info, warn, error, off");
       if (weights) {
@@ -259,14 +279,14 @@ int main(int argc, char** argv) {
         app.add_subcommand("tokenize", "token ids of stdin, one line of ids per input line");
     add_common(tokenize, false);
     bool bos = false, whole = false;
-    tokenize->add_flag("--bos", bos, "prepend the BOS id");
+    tokenize->add_flag("--bos", bos, "prepend the BOS id (where the vocabulary has one)");
     tokenize->add_flag("--whole", whole, "all of stdin (newlines included) is one input");
     auto* generate =
         app.add_subcommand("generate", "greedy continuation of a prompt (printed with the prompt)");
     add_common(generate, true);
     std::string prompt;
     int64_t max_tokens = 128;
-    generate->add_option("--prompt", prompt, "prompt text (BOS is always prepended)");
+    generate->add_option("--prompt", prompt, "prompt text (after BOS where the model takes one)");
     generate->add_option("--max-tokens", max_tokens, "new tokens at most")
         ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
     auto* embed = app.add_subcommand("embed", "one vector per item title of an items.tsv");
@@ -279,7 +299,7 @@ int main(int argc, char** argv) {
         ->required();
     embed->add_option("--pooling", pooling, "mean or last")->check(CLI::IsMember({"mean", "last"}));
     embed->add_option("--batch-size", batch, "titles per forward")->check(CLI::PositiveNumber);
-    embed->add_option("--max-length", max_length, "tokens per title, BOS included")
+    embed->add_option("--max-length", max_length, "tokens per title, BOS (if any) included")
         ->check(CLI::PositiveNumber);
     auto* convert =
         app.add_subcommand("convert", "GGUF -> model.safetensors + config.json + tokenizer.model");

@@ -1,5 +1,6 @@
-// Tokenizer on top of libcoco_spm.so, loaded once per process with
-// dlopen(RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND) (see docs/ENVIRONMENT.md for why).
+// The Tokenizer front: files to backends, and the calls shared by both. SentencePiece runs in
+// libcoco_spm.so, loaded once per process with dlopen(RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)
+// (see docs/ENVIRONMENT.md for why); byte-level BPE is bpe_tokenizer.h.
 #include "coco/llm/tokenizer.h"
 
 #include <dlfcn.h>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "bpe_tokenizer.h"
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
 #include "coco/llm/spm_vocab.h"
@@ -108,8 +110,13 @@ std::string spm_shim_path() {
 }
 
 struct Tokenizer::Impl {
+  std::string source;
+  bool add_bos = false;
+  // SentencePiece
   void* processor = nullptr;
   std::string proto;  // serialized ModelProto
+  // byte-level BPE
+  std::unique_ptr<const bpe::BpeTokenizer> bpe;
   ~Impl() {
     if (processor) shim().destroy(processor);
   }
@@ -119,6 +126,7 @@ Tokenizer Tokenizer::from_model_proto(const std::string& bytes, const std::strin
   const Shim& s = shim();
   Tokenizer t;
   t.impl_ = std::make_shared<Impl>();
+  t.impl_->source = source;
   t.impl_->processor = s.create();
   if (!t.impl_->processor) throw ModelError(source + ": cannot create a SentencePiece processor");
   std::string err;
@@ -127,6 +135,7 @@ Tokenizer Tokenizer::from_model_proto(const std::string& bytes, const std::strin
                      (err.empty() ? "invalid model" : err));
   }
   t.impl_->proto = bytes;
+  t.impl_->add_bos = t.bos_id() >= 0;  // SentencePiece models take BOS by default (llama.cpp)
   return t;
 }
 
@@ -135,37 +144,77 @@ Tokenizer Tokenizer::from_vocab(const SpmVocab& vocab, const std::string& source
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-  if (fs::is_directory(path)) {
-    const auto model = fs::path(path) / "tokenizer.model";
-    if (!fs::exists(model))
-      throw ModelError(path + ": no tokenizer.model in the checkpoint directory");
-    return from_file(model.string());
+  const auto from_bpe = [](bpe::BpeSpec spec) {
+    Tokenizer t;
+    t.impl_ = std::make_shared<Impl>();
+    t.impl_->source = spec.source;
+    t.impl_->add_bos = spec.add_bos && spec.bos >= 0;
+    t.impl_->bpe = std::make_unique<const bpe::BpeTokenizer>(std::move(spec));
+    return t;
+  };
+  const fs::path p(path);
+  if (fs::is_directory(p)) {
+    for (const char* name : {"tokenizer.model", "tokenizer.json"}) {
+      if (fs::exists(p / name)) return from_file((p / name).string());
+    }
+    throw ModelError(path + ": no tokenizer.model or tokenizer.json in the checkpoint directory");
   }
   if (is_gguf_file(path)) {
     GgufFile file(path);
-    return from_vocab(SpmVocab::from_gguf(file), path);
+    const std::string model =
+        file.has("tokenizer.ggml.model") ? file.get_string("tokenizer.ggml.model") : "";
+    if (model == "gpt2") return from_bpe(bpe::spec_from_gguf(file));
+    if (model != "llama") {
+      throw ModelError(path + ": GGUF key 'tokenizer.ggml.model': unsupported tokenizer '" + model +
+                       "' (supported: llama, the SentencePiece vocabulary; gpt2, byte-level BPE)");
+    }
+    Tokenizer t = from_vocab(SpmVocab::from_gguf(file), path);
+    if (file.has("tokenizer.ggml.add_bos_token")) {
+      const auto& v = file.at("tokenizer.ggml.add_bos_token");
+      if (!v.is_boolean())
+        throw ModelError(path + ": GGUF key 'tokenizer.ggml.add_bos_token': expected a bool");
+      t.impl_->add_bos = v.get<bool>() && t.bos_id() >= 0;
+    }
+    return t;
   }
-  if (!fs::exists(path)) throw ModelError(path + ": no such tokenizer file");
-  const fs::path p(path);
-  if (p.extension() != ".model") {
-    const auto sibling = p.parent_path() / "tokenizer.model";
-    if (fs::exists(sibling)) return from_file(sibling.string());
+  if (!fs::exists(p)) throw ModelError(path + ": no such tokenizer file");
+  if (p.filename() == "tokenizer.json") return from_bpe(bpe::spec_from_hf_json(path));
+  if (p.extension() != ".model") {  // a weights file or an index: the tokenizer beside it
+    for (const char* name : {"tokenizer.model", "tokenizer.json"}) {
+      const auto sibling = p.parent_path() / name;
+      if (fs::exists(sibling)) return from_file(sibling.string());
+    }
+    if (p.extension() == ".json") return from_bpe(bpe::spec_from_hf_json(path));
   }
   return from_model_proto(read_file(path), path);
 }
 
-std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_bos, bool add_eos) const {
+std::vector<int64_t> Tokenizer::encode(const std::string& text, bool add_bos, bool add_eos,
+                                       bool parse_special) const {
   std::vector<int64_t> ids;
-  if (add_bos) ids.push_back(bos_id());
-  if (shim().encode(impl_->processor, text.data(), text.size(), append_ids, &ids) != 0) {
-    throw ModelError("SentencePiece failed to encode a text of " + std::to_string(text.size()) +
-                     " bytes");
+  if (add_bos && bos_id() >= 0) ids.push_back(bos_id());
+  if (impl_->bpe) {
+    const auto body = impl_->bpe->encode(text, parse_special);
+    ids.insert(ids.end(), body.begin(), body.end());
+  } else {
+    if (parse_special) {
+      throw ModelError(impl_->source +
+                       ": parse_special is not supported for a SentencePiece vocabulary");
+    }
+    if (shim().encode(impl_->processor, text.data(), text.size(), append_ids, &ids) != 0) {
+      throw ModelError("SentencePiece failed to encode a text of " + std::to_string(text.size()) +
+                       " bytes");
+    }
   }
-  if (add_eos) ids.push_back(eos_id());
+  if (add_eos) {
+    if (eos_id() < 0) throw ModelError(impl_->source + ": add_eos, but the vocabulary has no EOS");
+    ids.push_back(eos_id());
+  }
   return ids;
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
+  if (impl_->bpe) return impl_->bpe->decode(ids);
   std::vector<int32_t> v;
   v.reserve(ids.size());
   const int64_t n = vocab_size();
@@ -187,9 +236,12 @@ TokenBatch Tokenizer::encode_batch(const std::vector<std::string>& texts,
   std::vector<std::vector<int64_t>> seqs;
   seqs.reserve(texts.size());
   int64_t longest = 0;
+  const bool bos = o.add_bos && bos_id() >= 0;
+  if (o.add_eos && eos_id() < 0)
+    throw ModelError(impl_->source + ": add_eos, but the vocabulary has no EOS");
   for (const auto& text : texts) {
-    auto ids = encode(text, false, false);
-    const int64_t extra = (o.add_bos ? 1 : 0) + (o.add_eos ? 1 : 0);
+    auto ids = encode(text, false, false, o.parse_special);
+    const int64_t extra = (bos ? 1 : 0) + (o.add_eos ? 1 : 0);
     if (o.max_length > 0 && static_cast<int64_t>(ids.size()) + extra > o.max_length) {
       const auto keep = static_cast<size_t>(std::max<int64_t>(0, o.max_length - extra));
       if (o.truncate_left) {
@@ -198,7 +250,7 @@ TokenBatch Tokenizer::encode_batch(const std::vector<std::string>& texts,
         ids.resize(keep);
       }
     }
-    if (o.add_bos) ids.insert(ids.begin(), bos_id());
+    if (bos) ids.insert(ids.begin(), bos_id());
     if (o.add_eos) ids.push_back(eos_id());
     if (o.max_length > 0 && static_cast<int64_t>(ids.size()) > o.max_length)
       ids.resize(static_cast<size_t>(o.max_length));
@@ -207,7 +259,8 @@ TokenBatch Tokenizer::encode_batch(const std::vector<std::string>& texts,
   }
   const int64_t t = (o.pad_to_max_length && o.max_length > 0) ? o.max_length : longest;
   const int64_t b = static_cast<int64_t>(seqs.size());
-  const int64_t pad = pad_id() >= 0 ? pad_id() : eos_id();
+  // Padding is masked out: any id of the vocabulary serves when there is neither PAD nor EOS.
+  const int64_t pad = pad_id() >= 0 ? pad_id() : eos_id() >= 0 ? eos_id() : 0;
   TokenBatch batch;
   batch.input_ids = torch::full({b, t}, pad, torch::kLong);
   batch.attention_mask = torch::zeros({b, t}, torch::kLong);
@@ -226,19 +279,38 @@ TokenBatch Tokenizer::encode_batch(const std::vector<std::string>& texts,
   return batch;
 }
 
-int64_t Tokenizer::vocab_size() const { return shim().vocab_size(impl_->processor); }
-int64_t Tokenizer::unk_id() const { return shim().special_id(impl_->processor, 0); }
-int64_t Tokenizer::bos_id() const { return shim().special_id(impl_->processor, 1); }
-int64_t Tokenizer::eos_id() const { return shim().special_id(impl_->processor, 2); }
-int64_t Tokenizer::pad_id() const { return shim().special_id(impl_->processor, 3); }
+int64_t Tokenizer::vocab_size() const {
+  return impl_->bpe ? impl_->bpe->vocab_size() : shim().vocab_size(impl_->processor);
+}
+int64_t Tokenizer::unk_id() const {
+  return impl_->bpe ? impl_->bpe->spec().unk : shim().special_id(impl_->processor, 0);
+}
+int64_t Tokenizer::bos_id() const {
+  return impl_->bpe ? impl_->bpe->spec().bos : shim().special_id(impl_->processor, 1);
+}
+int64_t Tokenizer::eos_id() const {
+  return impl_->bpe ? impl_->bpe->spec().eos : shim().special_id(impl_->processor, 2);
+}
+int64_t Tokenizer::pad_id() const {
+  return impl_->bpe ? impl_->bpe->spec().pad : shim().special_id(impl_->processor, 3);
+}
+bool Tokenizer::add_bos() const { return impl_->add_bos; }
+bool Tokenizer::is_bpe() const { return impl_->bpe != nullptr; }
 
 std::string Tokenizer::piece(int64_t id) const {
   if (id < 0 || id >= vocab_size()) throw ModelError("no piece with id " + std::to_string(id));
+  if (impl_->bpe) return impl_->bpe->spec().tokens[static_cast<size_t>(id)];
   std::string out;
   shim().id_to_piece(impl_->processor, static_cast<int32_t>(id), append_text, &out);
   return out;
 }
 
-const std::string& Tokenizer::model_proto() const { return impl_->proto; }
+const std::string& Tokenizer::model_proto() const {
+  if (impl_->bpe) {
+    throw ModelError(impl_->source +
+                     ": a byte-level BPE tokenizer has no SentencePiece model (model_proto)");
+  }
+  return impl_->proto;
+}
 
 }  // namespace coco::llm

@@ -76,13 +76,13 @@ AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions
   const auto start = std::chrono::steady_clock::now();
   auto& model = *encoder.llm();
   const auto& tok = encoder.tokenizer();
-  const int64_t pad = tok.pad_id() >= 0 ? tok.pad_id() : tok.eos_id();
+  const int64_t pad = tok.pad_id() >= 0 ? tok.pad_id() : std::max<int64_t>(tok.eos_id(), 0);  // masked out
 
   std::vector<std::vector<int64_t>> texts;
   for (int64_t item = 1; item <= encoder.item_count(); ++item) {
     const std::string text = encoder.item_text(item);
     if (text.empty()) continue;
-    auto ids = tok.encode(text, /*add_bos=*/true, /*add_eos=*/true);
+    auto ids = tok.encode(text, tok.add_bos(), /*add_eos=*/tok.eos_id() >= 0);
     if (static_cast<int64_t>(ids.size()) > encoder.options.max_tokens) ids.resize(static_cast<size_t>(encoder.options.max_tokens));
     if (ids.size() >= 2) texts.push_back(std::move(ids));
   }

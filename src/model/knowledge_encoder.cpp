@@ -122,7 +122,8 @@ llm::TokenBatch KnowledgeEncoderImpl::user_text(const torch::Tensor& history) co
   const auto hist = history.to(torch::kCPU).contiguous();
   const int64_t b = hist.size(0), l = hist.size(1);
   const auto* h = hist.data_ptr<int64_t>();
-  const auto budget = static_cast<size_t>(options.max_tokens - 1);  // after BOS
+  const bool bos = tokenizer_.add_bos();  // Qwen2-style vocabularies have no BOS
+  const auto budget = static_cast<size_t>(options.max_tokens - (bos ? 1 : 0));
   std::vector<std::vector<int64_t>> rows(static_cast<size_t>(b));
   int64_t width = 1;
   for (int64_t r = 0; r < b; ++r) {
@@ -140,11 +141,12 @@ llm::TokenBatch KnowledgeEncoderImpl::user_text(const torch::Tensor& history) co
     }
     if (rev.size() > budget) rev.resize(budget);  // cuts the oldest item's beginning
     auto& row = rows[static_cast<size_t>(r)];
-    row.push_back(tokenizer_.bos_id());
+    if (bos) row.push_back(tokenizer_.bos_id());
     row.insert(row.end(), rev.rbegin(), rev.rend());
     width = std::max(width, static_cast<int64_t>(row.size()));
   }
-  const int64_t pad = tokenizer_.pad_id() >= 0 ? tokenizer_.pad_id() : tokenizer_.eos_id();
+  // Padding is masked out: any id serves when the vocabulary has neither PAD nor EOS.
+  const int64_t pad = tokenizer_.pad_id() >= 0 ? tokenizer_.pad_id() : std::max<int64_t>(tokenizer_.eos_id(), 0);
   llm::TokenBatch out;
   out.input_ids = torch::full({b, width}, pad, torch::kInt64);
   out.attention_mask = torch::zeros({b, width}, torch::kInt64);
@@ -186,7 +188,12 @@ torch::Tensor KnowledgeEncoderImpl::prompt_embeddings(const std::vector<std::str
   std::vector<torch::Tensor> rows;
   for (int64_t k = 0; k < count; ++k) {
     auto ids = tokenizer_.encode(texts[static_cast<size_t>(k) % texts.size()]);
-    if (ids.empty()) ids.push_back(tokenizer_.bos_id());
+    if (ids.empty()) {  // an empty prompt text: start from BOS, or EOS where there is no BOS
+      const int64_t fallback = tokenizer_.bos_id() >= 0 ? tokenizer_.bos_id() : tokenizer_.eos_id();
+      if (fallback < 0) throw ConfigError("config error at /coco/facets: an empty prompt text, and the "
+                                          "vocabulary has neither BOS nor EOS to stand for it");
+      ids.push_back(fallback);
+    }
     // The last `length` tokens: facet prompts share their openings ("Focus on the"), and
     // identical prompts would start the codebook collapsed.
     std::vector<int64_t> cycled(static_cast<size_t>(length));

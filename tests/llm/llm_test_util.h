@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,39 @@ class TempDir {
 inline std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct VocabCase {
+  std::string text;
+  std::string expected;  // space-separated ids
+};
+
+/// llama.cpp's test-tokenizer-0 format: inputs separated by "\n__ggml_vocab_test__\n"
+/// (one after every input, the last included), one output line per input.
+inline std::vector<VocabCase> read_vocab_cases(const std::string& inp, const std::string& out) {
+  const std::string text = read_bytes(inp);
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<VocabCase> cases;
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = text.find(sep, start);
+    if (end == std::string::npos) break;
+    cases.push_back({text.substr(start, end - start), ""});
+    start = end + sep.size();
+  }
+  std::istringstream lines(read_bytes(out));
+  std::string line;
+  for (auto& c : cases) {
+    std::getline(lines, line);
+    const auto first = line.find_first_not_of(' ');
+    c.expected = first == std::string::npos ? "" : line.substr(first);
+  }
+  return cases;
+}
+
+inline std::string join(const std::vector<int64_t>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s;
 }
 
 struct CommandResult {

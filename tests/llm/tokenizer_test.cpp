@@ -1,11 +1,9 @@
-// Tokenizer: llama.cpp's own test vectors for the Llama SentencePiece vocabulary (100%),
-// the stories260K vocabulary, batched encoding, and broken vocabularies.
+// SentencePiece tokenizer: llama.cpp's own test vectors for the Llama vocabulary (100%), the
+// stories260K vocabulary, batched encoding, and broken vocabularies. BPE: tokenizer_bpe_test.cpp.
 #include "coco/llm/tokenizer.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <sstream>
 
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
@@ -15,38 +13,8 @@
 namespace coco::llm {
 namespace {
 
-struct VocabCase {
-  std::string text;
-  std::string expected;  // space-separated ids
-};
-
-/// llama.cpp's test-tokenizer-0 format: inputs separated by "\n__ggml_vocab_test__\n"
-/// (one after every input, the last included), one output line per input.
-std::vector<VocabCase> read_vocab_cases(const std::string& inp, const std::string& out) {
-  const std::string text = test::read_bytes(inp);
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<VocabCase> cases;
-  for (size_t start = 0; start < text.size();) {
-    const size_t end = text.find(sep, start);
-    if (end == std::string::npos) break;
-    cases.push_back({text.substr(start, end - start), ""});
-    start = end + sep.size();
-  }
-  std::istringstream lines(test::read_bytes(out));
-  std::string line;
-  for (auto& c : cases) {
-    std::getline(lines, line);
-    const auto first = line.find_first_not_of(' ');
-    c.expected = first == std::string::npos ? "" : line.substr(first);
-  }
-  return cases;
-}
-
-std::string join(const std::vector<int64_t>& ids) {
-  std::string s;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
-  return s;
-}
+using test::join;
+using test::read_vocab_cases;
 
 TEST(SpmTokenizer, LlamaSpmVocabMatchesLlamaCppVectors) {
   COCO_REQUIRE_MODEL(path, "llama-spm-vocab/ggml-vocab-llama-spm.gguf");
@@ -74,6 +42,9 @@ TEST(SpmTokenizer, StoriesVocabRoundTrip) {
   EXPECT_EQ(tok.unk_id(), 0);
   EXPECT_EQ(tok.pad_id(), -1);
   EXPECT_EQ(tok.piece(3), "<0x00>");
+  EXPECT_FALSE(tok.is_bpe());
+  EXPECT_TRUE(tok.add_bos());  // SentencePiece takes BOS by default
+  EXPECT_THROW(tok.encode("a", false, false, /*parse_special=*/true), ModelError);
   const std::string text = "Once upon a time, Lily saw a big red ball. Ünïcödé ☃!";
   const auto ids = tok.encode(text, true);
   EXPECT_EQ(ids.front(), 1);
@@ -114,7 +85,8 @@ TEST(SpmTokenizer, BatchPaddingAndTruncation) {
   EXPECT_EQ(batch.input_ids[0][2].item<int64_t>(), a.back());
 }
 
-std::string vocab_gguf(bool with_bos, int64_t bos = 1, const std::string& model = "llama") {
+std::string vocab_gguf(bool with_bos, int64_t bos = 1, const std::string& model = "llama",
+                       int add_bos = -1) {
   test::GgufBuilder g;
   g.kv_str("tokenizer.ggml.model", model);
   g.kv_str_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>",
@@ -125,6 +97,7 @@ std::string vocab_gguf(bool with_bos, int64_t bos = 1, const std::string& model 
   g.kv_array<int32_t>("tokenizer.ggml.token_type", 5, {2, 3, 3, 1, 1});
   if (with_bos) g.kv<uint32_t>("tokenizer.ggml.bos_token_id", 4, static_cast<uint32_t>(bos));
   g.kv<uint32_t>("tokenizer.ggml.eos_token_id", 4, 2);
+  if (add_bos >= 0) g.kv<uint8_t>("tokenizer.ggml.add_bos_token", 7, static_cast<uint8_t>(add_bos));
   return g.bytes();
 }
 
@@ -143,12 +116,21 @@ TEST(SpmTokenizer, SyntheticVocabAndBrokenOnes) {
   const auto tok = Tokenizer::from_file(tmp.write("ok.gguf", vocab_gguf(true)));
   EXPECT_EQ(tok.encode("a"), (std::vector<int64_t>{3}));
   EXPECT_EQ(tok.encode("ab"), (std::vector<int64_t>{3, 4}));
+  EXPECT_TRUE(tok.add_bos());
+  // tokenizer.ggml.add_bos_token turns the default off; encode(..., true) still adds BOS.
+  const auto no_bos =
+      Tokenizer::from_file(tmp.write("nobos_default.gguf", vocab_gguf(true, 1, "llama", 0)));
+  EXPECT_FALSE(no_bos.add_bos());
+  EXPECT_EQ(no_bos.encode("a", true), (std::vector<int64_t>{1, 3}));
   expect_vocab_error(tmp.write("nobos.gguf", vocab_gguf(false)),
                      "'tokenizer.ggml.bos_token_id' is missing");
   expect_vocab_error(tmp.write("badbos.gguf", vocab_gguf(true, 9)),
                      "id 9 is outside the vocabulary of 5 pieces");
+  expect_vocab_error(tmp.write("bert.gguf", vocab_gguf(true, 1, "bert")),
+                     "'tokenizer.ggml.model': unsupported tokenizer 'bert'");
+  // A "gpt2" vocabulary goes to the BPE backend, which needs merges.
   expect_vocab_error(tmp.write("gpt2.gguf", vocab_gguf(true, 1, "gpt2")),
-                     "unsupported tokenizer 'gpt2'");
+                     "'tokenizer.ggml.merges' is missing");
   expect_vocab_error(tmp.write("garbage.model", "not a protobuf at all"), "SentencePiece rejected");
 }
 
