@@ -336,7 +336,7 @@ int main(int argc, char** argv) {
     }
     const auto report = convert_gguf_to_hf(c.model, out_dir, parse_dtype(c.dtype));
     coco::log().info("[llm] wrote {} tensors ({} bytes){} to {}", report.tensors, report.bytes,
-                     report.tokenizer_written ? " and tokenizer.model" : "", out_dir);
+                     report.tokenizer.empty() ? "" : " and " + report.tokenizer, out_dir);
     return 0;
   });
 }

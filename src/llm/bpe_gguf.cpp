@@ -3,6 +3,9 @@
 // tokenizer.json, in the forms and order llama.cpp applies them (every regex splits every
 // piece, matches isolated), with llama.cpp's per-name defaults for BOS and ignore_merges.
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "bpe_tokenizer.h"
 #include "coco/common/error.h"
 #include "coco/common/log.h"
@@ -217,6 +220,62 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
                      pre + "') but has none");
   }
   return spec;
+}
+
+void write_hf_tokenizer(const GgufFile& f, const std::string& dir) {
+  using json = nlohmann::json;
+  const BpeSpec spec = spec_from_gguf(f);
+  const std::string pre = f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
+  const PreSpec& p = find_pre(pre, f.path() + ": ");
+  // Every token keeps its id in model.vocab (GPT-2's own tokenizer.json lists <|endoftext|>
+  // both there and among the added tokens); merges as pairs, since a token may hold a space.
+  json vocab = json::object();
+  for (size_t i = 0; i < spec.tokens.size(); ++i) vocab[spec.tokens[i]] = i;
+  json merges = json::array();
+  for (const auto& [left, right] : spec.merges) merges.push_back({left, right});
+  json added = json::array();
+  for (const auto& t : spec.added) {
+    added.push_back({{"id", t.id}, {"content", t.content}, {"single_word", false},
+                     {"lstrip", false}, {"rstrip", false}, {"normalized", false},
+                     {"special", t.special}});
+  }
+  json steps = json::array();
+  for (const char* r : p.regexes) {
+    steps.push_back({{"type", "Split"}, {"pattern", {{"Regex", r}}}, {"behavior", "Isolated"},
+                     {"invert", false}});
+  }
+  const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false},
+                           {"trim_offsets", false}, {"use_regex", false}};
+  steps.push_back(byte_level);
+  json post = nullptr;
+  if (spec.add_bos) {
+    const std::string bos = spec.tokens[static_cast<size_t>(spec.bos)];
+    post = {{"type", "TemplateProcessing"},
+            {"single", {{{"SpecialToken", {{"id", bos}, {"type_id", 0}}}},
+                        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+            {"special_tokens", {{bos, {{"id", bos}, {"ids", {spec.bos}}, {"tokens", {bos}}}}}}};
+  }
+  const json tokenizer = {
+      {"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr},
+      {"added_tokens", added}, {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", steps}}},
+      {"post_processor", post}, {"decoder", byte_level},
+      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
+                 {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
+                 {"fuse_unk", false}, {"byte_fallback", false},
+                 {"ignore_merges", spec.ignore_merges}, {"vocab", vocab}, {"merges", merges}}}};
+  json config = {{"add_bos_token", spec.add_bos}, {"add_eos_token", false}};
+  const auto name = [&](int64_t id) { return json(spec.tokens[static_cast<size_t>(id)]); };
+  if (spec.bos >= 0) config["bos_token"] = name(spec.bos);
+  if (spec.eos >= 0) config["eos_token"] = name(spec.eos);
+  if (spec.unk >= 0) config["unk_token"] = name(spec.unk);
+  if (spec.pad >= 0) config["pad_token"] = name(spec.pad);
+  for (const auto& [file, j] : {std::pair<std::string, json>{"tokenizer.json", tokenizer},
+                                {"tokenizer_config.json", config}}) {
+    std::ofstream out(dir + "/" + file);
+    out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    if (!out) throw ModelError(dir + ": cannot write " + file);
+  }
 }
 
 }  // namespace coco::llm::bpe

@@ -89,6 +89,9 @@ class BpeTokenizer {
 };
 
 BpeSpec spec_from_gguf(const GgufFile& file);
+/// `dir`/tokenizer.json and tokenizer_config.json for a GGUF vocabulary: the same tokens,
+/// merges, added tokens, pre-tokenizer regexes and BOS rule, as a Hugging Face tokenizer.
+void write_hf_tokenizer(const GgufFile& file, const std::string& dir);
 /// `path` is a tokenizer.json; tokenizer_config.json beside it is read when present.
 BpeSpec spec_from_hf_json(const std::string& path);
 

@@ -15,6 +15,7 @@
 #include "coco/llm/safetensors.h"
 #include "coco/llm/spm_vocab.h"
 #include "architectures.h"
+#include "bpe_tokenizer.h"
 
 namespace coco::llm {
 namespace fs = std::filesystem;
@@ -63,26 +64,43 @@ ConvertReport save_hf_checkpoint(const LlamaConfig& config,
   return report;
 }
 
+std::string convert_gguf_tokenizer(const GgufFile& file, const std::string& out_dir) {
+  if (!file.has("tokenizer.ggml.tokens") || !file.has("tokenizer.ggml.model")) return "";
+  const std::string model = file.get_string("tokenizer.ggml.model");
+  if (model == "gpt2") {
+    bpe::write_hf_tokenizer(file, out_dir);
+    return "tokenizer.json";
+  }
+  if (model != "llama") return "";
+  const std::string proto = SpmVocab::from_gguf(file).to_model_proto();
+  std::ofstream out(fs::path(out_dir) / "tokenizer.model", std::ios::binary);
+  out.write(proto.data(), static_cast<std::streamsize>(proto.size()));
+  if (!out) throw ModelError(out_dir + ": cannot write tokenizer.model");
+  return "tokenizer.model";
+}
+
 ConvertReport convert_gguf_to_hf(const std::string& gguf_path, const std::string& out_dir,
                                  torch::Dtype dtype) {
   GgufFile file(gguf_path);
+  ConvertReport report;
+  if (file.tensors().empty()) {  // a vocabulary-only GGUF: its tokenizer alone
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    if (ec) throw ModelError(out_dir + ": cannot create directory (" + ec.message() + ")");
+    report.tokenizer = convert_gguf_tokenizer(file, out_dir);
+    if (report.tokenizer.empty()) throw ModelError(gguf_path + ": holds neither tensors nor a vocabulary");
+    return report;
+  }
   const LlamaConfig config = LlamaConfig::from_gguf(file);
   nlohmann::json extra = nlohmann::json::object();
   if (file.has("tokenizer.ggml.bos_token_id"))
     extra["bos_token_id"] = file.get_int("tokenizer.ggml.bos_token_id");
   if (file.has("tokenizer.ggml.eos_token_id"))
     extra["eos_token_id"] = file.get_int("tokenizer.ggml.eos_token_id");
-  ConvertReport report =
+  report =
       save_hf_checkpoint(config, read_llama_weights(gguf_path, config, torch::kFloat32), out_dir,
                          dtype, extra, fs::path(gguf_path).filename().string());
-  if (file.has("tokenizer.ggml.tokens") &&
-      file.get_string("tokenizer.ggml.model") == "llama") {
-    const std::string proto = SpmVocab::from_gguf(file).to_model_proto();
-    std::ofstream out(fs::path(out_dir) / "tokenizer.model", std::ios::binary);
-    out.write(proto.data(), static_cast<std::streamsize>(proto.size()));
-    if (!out) throw ModelError(out_dir + ": cannot write tokenizer.model");
-    report.tokenizer_written = true;
-  }
+  report.tokenizer = convert_gguf_tokenizer(file, out_dir);
   return report;
 }
 

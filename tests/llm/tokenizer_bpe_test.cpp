@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "coco/common/error.h"
+#include "coco/llm/gguf.h"
+#include "coco/llm/llama_convert.h"
 #include "coco/llm/tokenizer.h"
 #include "llm_test_util.h"
 
@@ -565,6 +567,20 @@ TEST_P(BpeGgufVectors, MatchLlamaCppAndRoundTrip) {
   }
   std::cout << "[" << GetParam().file << " vectors] " << passed << "/" << cases.size()
             << " passed, " << round_trips << " round trips\n";
+  // The tokenizer.json + tokenizer_config.json that `coco-llm convert` writes for it.
+  test::TempDir tmp;
+  GgufFile file(path);
+  EXPECT_EQ(convert_gguf_tokenizer(file, tmp.path()), "tokenizer.json");
+  const auto hf = Tokenizer::from_file(tmp.path());
+  EXPECT_EQ(hf.vocab_size(), tok.vocab_size());
+  EXPECT_EQ(hf.bos_id(), tok.bos_id());
+  EXPECT_EQ(hf.eos_id(), tok.eos_id());
+  EXPECT_EQ(hf.add_bos(), tok.add_bos());
+  for (const auto& c : cases) {
+    EXPECT_EQ(hf.encode(c.text, true), tok.encode(c.text, true)) << "HF copy: '" << c.text << "'";
+    EXPECT_EQ(hf.encode(c.text, false, false, true), tok.encode(c.text, false, false, true))
+        << "HF copy, special tokens parsed: '" << c.text << "'";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(LlamaCpp, BpeGgufVectors,

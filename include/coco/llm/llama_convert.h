@@ -17,16 +17,23 @@
 
 namespace coco::llm {
 
+class GgufFile;
+
 struct ConvertReport {
   int64_t tensors = 0;
   uint64_t bytes = 0;
-  bool tokenizer_written = false;
+  std::string tokenizer;  // the tokenizer file written, "" for none
 };
 
 /// Writes `out_dir`/model.safetensors (tensors in `dtype`: float32 or bfloat16), config.json
 /// and, when the GGUF holds a vocabulary, the tokenizer. Creates `out_dir` if needed.
 ConvertReport convert_gguf_to_hf(const std::string& gguf_path, const std::string& out_dir,
                                  torch::Dtype dtype = torch::kFloat32);
+
+/// The tokenizer of a GGUF vocabulary written into `out_dir` (an existing directory):
+/// tokenizer.model for SentencePiece (`llama`), tokenizer.json + tokenizer_config.json for
+/// byte-level BPE (`gpt2`). Returns the file written, "" when the GGUF holds no vocabulary.
+std::string convert_gguf_tokenizer(const GgufFile& file, const std::string& out_dir);
 
 /// Writes `weights` (LlamaModel's parameter names, Q/K rows in `config`'s RoPE pairing) as a
 /// Hugging Face checkpoint in `dtype`; `extra` keys are added to config.json.
