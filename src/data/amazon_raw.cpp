@@ -3,6 +3,7 @@
 // lines, and the S3-Rec filtering/numbering. No torch here: this TU must compile fast.
 #include "coco/data/amazon_raw.h"
 
+#include <unicode/utf8.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -149,22 +150,11 @@ class LineReader {
 
 bool valid_utf8(std::string_view s) { return invalid_utf8_offset(s) == std::string_view::npos; }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+void append_utf8(std::string& out, uint32_t cp) {  // cp: a Unicode scalar value
+  uint8_t bytes[U8_MAX_LENGTH];
+  int32_t n = 0;
+  U8_APPEND_UNSAFE(bytes, n, cp);
+  out.append(reinterpret_cast<const char*>(bytes), static_cast<size_t>(n));
 }
 
 int hex_digit(char c) {
