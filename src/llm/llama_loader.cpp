@@ -42,7 +42,6 @@ class WeightReader {
       st_ = std::make_unique<SafetensorsCheckpoint>(path);
     }
   }
-  bool gguf() const { return gguf_ != nullptr; }
   bool has(const std::string& name) const {
     return gguf_ ? gguf_->find_tensor(name) != nullptr : st_->has(name);
   }
