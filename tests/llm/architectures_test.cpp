@@ -82,6 +82,10 @@ TEST(ArchitectureReference, Q4KMLogitsMatchTheDequantisedReferenceAndLlamaCpp) {
   const auto cpp = read_f32(kDir + "q4km.llamacpp.f32", ids.size(1));
   EXPECT_LT(((ours - cpp).pow(2).mean() / cpp.pow(2).mean()).sqrt().item<double>(), 0.08);
   EXPECT_TRUE(torch::equal(ours.argmax(1), cpp.argmax(1)));
+  // Its converted safetensors copy (dequantised, float32) is the same model.
+  test::TempDir dir;
+  convert_gguf_to_hf(kDir + "q4km.gguf", dir.file("hf"));
+  EXPECT_LT(rel_error(logits_of(dir.file("hf"), ids), ours), 1e-5);
 }
 
 TEST_P(ArchitectureReference, ConvertedHuggingFaceCopyAgrees) {

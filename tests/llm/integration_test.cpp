@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "coco/common/error.h"
 #include "coco/llm/llama_convert.h"
@@ -198,6 +199,36 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
   EXPECT_EQ(run_tool("info --model '" + iq_path + "'").exit_code, 0);
   expect_one_line_failure("generate --model '" + iq_path + "' --max-tokens 1 --log-level off",
                           kExitModel, "GGUF tensor 'blk.0.ffn_up.weight': type IQ4_XS is not supported");
+  // A truncated K-quant block: the Q4_K_M model without its last 100 bytes.
+  const std::string q4km = test::read_bytes(std::string(COCO_FIXTURES_DIR) + "/llm/arch/q4km.gguf");
+  expect_one_line_failure(
+      "info --model '" + tmp.write("cut-q4km.gguf", q4km.substr(0, q4km.size() - 100)) + "'",
+      kExitModel, "GGUF tensor 'blk.0.ffn_up.weight' (Q4_K [256, 256]): data at offset");
+  // A Llama-3 config.json whose rope_scaling is one the decoder does not implement.
+  std::filesystem::create_directories(tmp.file("yarn"));
+  std::ofstream(tmp.file("yarn/config.json"))
+      << R"({"architectures":["LlamaForCausalLM"],"vocab_size":8,"hidden_size":8,"num_hidden_layers":1,)"
+      << R"("num_attention_heads":2,"intermediate_size":8,"rope_scaling":{"rope_type":"yarn","factor":4.0}})";
+  expect_one_line_failure("info --model '" + tmp.file("yarn") + "'", kExitModel,
+                          "key 'rope_scaling': type 'yarn' is not supported");
+  // A tokenizer.json whose merges name a token that does not exist, and one with an unknown
+  // pre-tokenizer.
+  const std::string qwen = std::string(COCO_SHARED_DIR) + "/models/qwen-tokenizer/tokenizer.json";
+  if (std::filesystem::exists(qwen)) {
+    std::ifstream in(qwen);
+    auto j = nlohmann::json::parse(in);
+    j["model"]["merges"][5] = nlohmann::json::array({"\u0120", "no-such-token"});
+    std::filesystem::create_directories(tmp.file("merges"));
+    std::ofstream(tmp.file("merges/tokenizer.json")) << j.dump();
+    expect_one_line_failure("tokenize --model '" + tmp.file("merges") + "'", kExitModel,
+                            "model.merges[5]: 'no-such-token' is not a token of the vocabulary");
+    j = nlohmann::json::parse(std::ifstream(qwen));
+    j["pre_tokenizer"]["pretokenizers"][0]["type"] = "Whitespace";
+    std::filesystem::create_directories(tmp.file("pre"));
+    std::ofstream(tmp.file("pre/tokenizer.json")) << j.dump();
+    expect_one_line_failure("info --model '" + tmp.file("pre") + "'", kExitModel,
+                            "pre_tokenizer.pretokenizers[0].type: unknown pre-tokenizer 'Whitespace'");
+  }
   // A vocabulary without a BOS id.
   test::GgufBuilder v;
   v.kv_str("tokenizer.ggml.model", "llama");
