@@ -718,9 +718,21 @@ TEST_F(QwenTokenizer, ModifiedCopyWithUnknownPreTokenizer) {
 // ---------------------------------------------------------------------------------------------
 // Through the coco-llm tool
 
-TEST(BpeIntegration, TokenizeToolReproducesGpt2Vectors) {
-  COCO_REQUIRE_MODEL(path, "bpe-vocab/ggml-vocab-gpt-2.gguf");
-  const auto cases = read_vocab_cases(path + ".inp", path + ".out");
+// Through the tool, one process per input: the four BPE GGUFs, and the Qwen folder (its
+// tokenizer.json) with the qwen2 and deepseek-r1-qwen vectors beside it.
+struct ToolVectors {
+  const char* model;    // under ../shared/models
+  const char* vectors;  // .inp/.out prefix under ../shared/models
+};
+
+void PrintTo(const ToolVectors& v, std::ostream* os) { *os << v.vectors; }
+
+class BpeIntegrationTool : public ::testing::TestWithParam<ToolVectors> {};
+
+TEST_P(BpeIntegrationTool, TokenizeWholeReproducesLlamaCppVectors) {
+  COCO_REQUIRE_MODEL(path, GetParam().model);
+  COCO_REQUIRE_MODEL(inp, std::string(GetParam().vectors) + ".inp");
+  const auto cases = read_vocab_cases(inp, inp.substr(0, inp.size() - 4) + ".out");
   test::TempDir tmp;
   int passed = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
@@ -731,9 +743,21 @@ TEST(BpeIntegration, TokenizeToolReproducesGpt2Vectors) {
     passed += r.out == cases[i].expected + "\n";
   }
   EXPECT_EQ(cases.size(), 46u);
-  std::cout << "[coco-llm tokenize, gpt-2] " << passed << "/" << cases.size()
-            << " llama.cpp vectors\n";
+  std::cout << "[coco-llm tokenize, " << GetParam().vectors << "] " << passed << "/"
+            << cases.size() << " llama.cpp vectors\n";
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    LlamaCpp, BpeIntegrationTool,
+    ::testing::Values(
+        ToolVectors{"bpe-vocab/ggml-vocab-gpt-2.gguf", "bpe-vocab/ggml-vocab-gpt-2.gguf"},
+        ToolVectors{"bpe-vocab/ggml-vocab-starcoder.gguf", "bpe-vocab/ggml-vocab-starcoder.gguf"},
+        ToolVectors{"bpe-vocab/ggml-vocab-deepseek-llm.gguf",
+                    "bpe-vocab/ggml-vocab-deepseek-llm.gguf"},
+        ToolVectors{"bpe-vocab/ggml-vocab-falcon.gguf", "bpe-vocab/ggml-vocab-falcon.gguf"},
+        ToolVectors{"qwen-tokenizer", "qwen-tokenizer/ggml-vocab-qwen2.gguf"},
+        ToolVectors{"qwen-tokenizer", "qwen-tokenizer/ggml-vocab-deepseek-r1-qwen.gguf"}),
+    [](const auto& param_info) { return std::to_string(param_info.index); });
 
 TEST(BpeIntegration, ToolOnAFolderWithOnlyTokenizerJson) {
   COCO_REQUIRE_MODEL(src, "qwen-tokenizer/tokenizer.json");
