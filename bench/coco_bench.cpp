@@ -13,7 +13,7 @@
 
 #include "coco/common/error.h"
 #include "coco/common/log.h"
-#include "coco/model/experiment.h"
+#include "coco/experiment/experiment.h"
 #include "coco/train/trainer.h"
 
 using namespace coco;
@@ -64,13 +64,12 @@ int main(int argc, char** argv) {
     std::filesystem::remove_all("/tmp/coco-bench");
     Experiment ex = Experiment::from_file(config, overrides);
     set_log_level("warn");
-    const double gflops = matmul_gflops(1024, 20, ex.device);
+    const double gflops = matmul_gflops(1024, 20, ex.run.device);
 
     ex.train.epochs = epochs;
     ex.train.eval_every = epochs + 1;  // validate only after the last epoch
-    Evaluator evaluator(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
-    Trainer trainer(ex.model, ex.dataset.interactions, ex.train, evaluator,
-                    {ex.config, "/tmp/coco-bench", ex.run.seed, ex.data_options.max_len, ex.device});
+    const Evaluator evaluator = ex.make_evaluator();
+    Trainer trainer = ex.make_trainer(evaluator);
     trainer.fit();
     std::vector<double> epoch_s;  // the trainer's own per-epoch training time (no validation)
     std::ifstream log(trainer.log_path());
@@ -78,7 +77,7 @@ int main(int argc, char** argv) {
     std::vector<double> eval_s;
     for (int r = 0; r < evals; ++r) {
       const auto t0 = Clock::now();
-      evaluator.evaluate(*ex.model, Split::kTest, Protocol::kFull, ex.device);
+      evaluator.evaluate(*ex.model, Split::kTest, Protocol::kFull, ex.run.device);
       eval_s.push_back(seconds_since(t0));
     }
     // FLOPs of the dominant work: the item-scoring matmuls (forward + 2 backward).
@@ -92,7 +91,7 @@ int main(int argc, char** argv) {
     const double te = median(epoch_s), tv_first = eval_s.front();
     const double tv = eval_s.size() > 1 ? median({eval_s.begin() + 1, eval_s.end()}) : tv_first;
     std::cout << "| measurement | median | note |\n|---|---:|---|\n"
-              << "| matmul 1024x1024 fp32 | " << gflops << " GFLOP/s | torch::matmul on " << ex.device << " |\n"
+              << "| matmul 1024x1024 fp32 | " << gflops << " GFLOP/s | torch::matmul on " << ex.run.device << " |\n"
               << "| training epoch (" << d.num_users() << " sequences) | " << te << " s | scoring matmuls "
               << epoch_flops / te / 1e9 << " GFLOP/s = " << 100 * epoch_flops / te / 1e9 / gflops
               << "% of matmul rate |\n"

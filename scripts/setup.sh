@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libcli11-dev zlib1g-dev
   libpcre2-dev libicu-dev                  # byte-level BPE pre-tokenizer regexes (\p{L}, \p{N}), NFC
   libgtest-dev libgmock-dev
+  clang-format                             # scripts/check_format.sh (the tests run it)
   python3-matplotlib python3-numpy         # scripts/plot_run.py (run diagnostics as PNG)
 )
 missing=()

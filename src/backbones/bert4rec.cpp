@@ -3,7 +3,7 @@
 
 #include <torch/torch.h>
 
-#include "coco/backbones/losses.h"
+#include "coco/ops/next_item_loss.h"
 
 namespace coco {
 
@@ -47,13 +47,7 @@ BERT4RecImpl::BERT4RecImpl(BERT4RecOptions options_) : options(std::move(options
   out_dense_ = register_module("out_dense", torch::nn::Linear(d, d));
   out_norm_ = register_module("out_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   out_bias_ = register_parameter("out_bias", torch::zeros({options.num_items + 2}));
-  torch::NoGradGuard no_grad;
-  for (auto& p : named_parameters()) {
-    if (p.key().find("norm") != std::string::npos) continue;
-    if (p.value().dim() >= 2) p.value().normal_(0, options.init_std);
-    else p.value().zero_();
-  }
-  item_emb_->weight[0].zero_();
+  init_normal(*this, options.init_std, item_emb_->weight);
 }
 
 torch::Tensor BERT4RecImpl::encode(const torch::Tensor& items) {
@@ -67,8 +61,8 @@ torch::Tensor BERT4RecImpl::encode(const torch::Tensor& items) {
 }
 
 LossTerms BERT4RecImpl::loss(const TrainBatch& batch) {
-  const int64_t l = batch.items.size(1) - 1;
-  const auto items = batch.items.narrow(1, 1, l);  // the last L training items
+  const auto items = batch.targets();  // the last L training items
+  const int64_t l = items.size(1);
   const auto real = items > 0;
   const auto opts = torch::TensorOptions().device(items.device());
   auto masked = (torch::rand(items.sizes(), opts) < options.mask_prob) & real;  // [B, L]

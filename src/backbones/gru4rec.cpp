@@ -1,4 +1,4 @@
-// GRU4Rec forward pass over packed (left-aligned) sequences.
+// GRU4Rec's layers and its forward pass over packed (left-aligned) sequences.
 #include "coco/backbones/gru4rec.h"
 
 #include <torch/torch.h>
@@ -7,29 +7,21 @@ namespace coco {
 
 GRU4RecOptions GRU4RecOptions::from_config(ConfigNode& node, const BackboneSpec& spec) {
   GRU4RecOptions o;
-  o.num_items = spec.num_items;
-  o.max_len = spec.max_len;
-  o.hidden = node.get_int("hidden", o.hidden, 1);
+  o.parse_common(node, spec);
   o.gru_hidden = node.get_int("gru_hidden", o.gru_hidden, 1);
   o.num_layers = node.get_int("num_layers", o.num_layers, 1);
   o.dropout = node.get_double("dropout", o.dropout, 0, 1);
-  o.init_std = node.get_double("init_std", o.init_std, 0, 1);
-  o.loss = NextItemLossOptions::from_config(node);
   node.finish();
   return o;
 }
 
-GRU4RecImpl::GRU4RecImpl(GRU4RecOptions options_) : options(std::move(options_)) {
-  item_emb_ = register_module("item_emb", torch::nn::Embedding(
-      torch::nn::EmbeddingOptions(options.num_items + 1, options.hidden).padding_idx(0)));
+GRU4RecImpl::GRU4RecImpl(GRU4RecOptions options_) : NextItemBackboneImpl(options_), options(std::move(options_)) {
   emb_drop_ = register_module("emb_drop", FastDropout(options.dropout));
   gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(options.hidden, options.gru_hidden)
                                                    .num_layers(options.num_layers)
                                                    .batch_first(true)));
   dense_ = register_module("dense", torch::nn::Linear(options.gru_hidden, options.hidden));
-  torch::NoGradGuard no_grad;
-  item_emb_->weight.normal_(0, options.init_std);
-  item_emb_->weight[0].zero_();
+  init_item_table();  // the GRU and the projection keep libtorch's initialisation
 }
 
 torch::Tensor GRU4RecImpl::encode(const torch::Tensor& items) {
@@ -38,7 +30,7 @@ torch::Tensor GRU4RecImpl::encode(const torch::Tensor& items) {
   // Left-padded → left-aligned: row b rotates by its length, real items first.
   const auto cols = torch::arange(l, items.options()).unsqueeze(0);  // [1, L]
   const auto to_left = (cols + (l - lengths).unsqueeze(1)) % l;       // [B, L]
-  const auto x = emb_drop_(item_emb_(items.gather(1, to_left)));
+  const auto x = emb_drop_(embed(items.gather(1, to_left)));
   namespace rnn = torch::nn::utils::rnn;
   auto packed = rnn::pack_padded_sequence(x, lengths.cpu(), /*batch_first=*/true,
                                           /*enforce_sorted=*/false);
@@ -47,15 +39,6 @@ torch::Tensor GRU4RecImpl::encode(const torch::Tensor& items) {
   const auto to_right = (cols + lengths.unsqueeze(1)) % l;  // inverse rotation
   const auto h = out.gather(1, to_right.unsqueeze(-1).expand({-1, -1, out.size(2)}));
   return dense_(h);
-}
-
-BackboneStep GRU4RecImpl::train_step(const TrainBatch& batch) {
-  const int64_t l = batch.items.size(1) - 1;
-  const auto inputs = batch.items.narrow(1, 0, l);
-  const auto targets = batch.items.narrow(1, 1, l);
-  const auto hidden = encode(inputs);
-  auto total = next_item_loss(hidden, inputs, targets, item_emb_->weight, options.loss);
-  return {{total, {{"rec", total.detach()}}}, hidden.select(1, l - 1)};
 }
 
 }  // namespace coco

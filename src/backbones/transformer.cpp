@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #include "coco/common/error.h"
-#include "coco/nn/attention.h"
+#include "coco/ops/attention.h"
 
 namespace coco {
 

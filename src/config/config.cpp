@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "coco/common/atomic_file.h"
 #include "coco/common/error.h"
 
 namespace coco {
@@ -97,6 +98,12 @@ Json& ConfigNode::slot(const std::string& key) {
 
 const Json& ConfigNode::raw(const std::string& key) { return slot(key); }
 
+void write_json_atomic(const std::string& path, const Json& value) {
+  write_file_atomic(path, value.dump(2) + "\n");
+}
+
+void ConfigNode::set(const std::string& key, Json value) { slot(key) = std::move(value); }
+
 ConfigNode ConfigNode::child(const std::string& key) {
   return ConfigNode(&slot(key), source_, path_ + "/" + key);
 }
@@ -152,11 +159,17 @@ std::string ConfigNode::get_optional_string(const std::string& key) {
 
 std::string ConfigNode::get_choice(const std::string& key, const std::string& def,
                                    std::initializer_list<const char*> choices) {
+  const std::vector<const char*> names(choices);
+  return names[get_choice_index(key, def.c_str(), names)];
+}
+
+size_t ConfigNode::get_choice_index(const std::string& key, const char* def,
+                                    const std::vector<const char*>& names) {
   const std::string s = get_string(key, def);
   std::string list;
-  for (const char* c : choices) {
-    if (s == c) return s;
-    list += (list.empty() ? "" : ", ") + std::string(c);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (s == names[i]) return i;
+    list += (list.empty() ? "" : ", ") + std::string(names[i]);
   }
   fail(key, "expected one of " + list + ", got \"" + s + "\"");
 }

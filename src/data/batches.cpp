@@ -16,6 +16,15 @@ uint64_t mix_seed(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
+torch::Tensor TrainBatch::inputs() const { return items.narrow(1, 0, items.size(1) - 1); }
+
+torch::Tensor TrainBatch::targets() const { return items.narrow(1, 1, items.size(1) - 1); }
+
+EvalBatch TrainBatch::last_item() const {
+  const int64_t l = items.size(1) - 1;
+  return {users, items.narrow(1, 0, l), items.select(1, l)};
+}
+
 namespace {
 
 // Copies the last `width` items of [first, last) into row `row` of `out`, right-aligned.

@@ -11,13 +11,15 @@
 
 namespace coco {
 
-EvalOptions EvalOptions::from_config(ConfigNode& node) {
+EvalOptions EvalOptions::from_config(ConfigNode& node, int64_t max_len) {
   EvalOptions o;
+  o.max_len = max_len;
   o.ks = node.get_int_list("ks", o.ks, 1);
   if (o.ks.empty()) node.fail("ks", "must list at least one cut-off");
   o.exclude_history = node.get_bool("exclude_history", o.exclude_history);
   o.num_negatives = node.get_int("num_negatives", o.num_negatives, 1);
-  o.sampling = node.get_choice("sampling", o.sampling, {"uniform", "popularity"});
+  o.sampling = node.get_enum("sampling", o.sampling,
+                             {{"uniform", NegativeSampling::kUniform}, {"popularity", NegativeSampling::kPopularity}});
   o.sample_seed = node.get_int("sample_seed", o.sample_seed, 0);
   o.batch_size = node.get_int("batch_size", o.batch_size, 1);
   o.length_buckets = node.get_int_list("length_buckets", o.length_buckets, 1);
@@ -29,8 +31,12 @@ EvalOptions EvalOptions::from_config(ConfigNode& node) {
   return o;
 }
 
+const char* group_family_name(GroupFamily f) {
+  return f == GroupFamily::kHistoryLength ? "history_length" : "item_popularity";
+}
+
 std::string EvalReport::describe_protocol() const {
-  if (protocol == "full") {
+  if (kind == Protocol::kFull) {
     return exclude_history ? "full ranking, history excluded" : "full ranking, history included";
   }
   return protocol;
@@ -62,8 +68,8 @@ torch::Tensor count_at_least(const torch::Tensor& scores,      // [B, C] float32
 
 }  // namespace
 
-Evaluator::Evaluator(const Interactions& data, EvalOptions options, int64_t max_len)
-    : data_(data), options_(std::move(options)), max_len_(max_len) {
+Evaluator::Evaluator(const Interactions& data, EvalOptions options)
+    : data_(data), options_(std::move(options)) {
   counts_ = train_item_counts(data_);
   cumulative_.assign(counts_.size(), 0.0);
   std::partial_sum(counts_.begin(), counts_.end(), cumulative_.begin(),
@@ -83,7 +89,7 @@ torch::Tensor Evaluator::sample_negatives(const std::vector<int64_t>& users, int
   auto out = torch::empty({end - begin, n}, torch::kInt64);
   auto* ptr = out.data_ptr<int64_t>();
   std::vector<char> taken(v + 1, 0);
-  const bool popular = options_.sampling == "popularity";
+  const bool popular = options_.sampling == NegativeSampling::kPopularity;
   const double total = cumulative_.back();
   for (int64_t r = 0; r < end - begin; ++r) {
     const int64_t u = users[begin + r];
@@ -136,7 +142,7 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
   std::vector<int64_t> ranks(users.size()), targets(users.size());  // by user id
   for (int64_t begin = 0; begin < static_cast<int64_t>(users.size()); begin += options_.batch_size) {
     const int64_t end = std::min<int64_t>(begin + options_.batch_size, users.size());
-    EvalBatch batch = make_eval_batch(data_, users, begin, end, split, max_len_);
+    EvalBatch batch = make_eval_batch(data_, users, begin, end, split, options_.max_len);
     const auto target_cpu = batch.target;
     batch = {batch.users.to(device), batch.history.to(device), batch.target.to(device)};
     const auto repr = model.user_repr(batch);  // [B, d]
@@ -179,9 +185,11 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
 
   EvalReport report;
   report.split = split_name(split);
+  report.kind = protocol;
   report.protocol = protocol == Protocol::kFull
                         ? "full"
-                        : "sampled-" + std::to_string(options_.num_negatives) + "-" + options_.sampling;
+                        : "sampled-" + std::to_string(options_.num_negatives) +
+                              (options_.sampling == NegativeSampling::kPopularity ? "-popularity" : "-uniform");
   report.exclude_history = options_.exclude_history;
   report.users = static_cast<int64_t>(users.size());
   report.metrics = compute_metrics(ranks, options_.ks);
@@ -205,13 +213,13 @@ void Evaluator::add_groups(EvalReport& report, Split split, const std::vector<in
     const int64_t lo = b == 0 ? 1 : edges[b - 1] + 1;
     const std::string name = b == edges.size() ? std::to_string(lo) + "+"
                                                : std::to_string(lo) + "-" + std::to_string(edges[b]);
-    report.groups.push_back({"history_length", name, static_cast<int64_t>(by_length[b].size()),
+    report.groups.push_back({GroupFamily::kHistoryLength, name, static_cast<int64_t>(by_length[b].size()),
                              compute_metrics(by_length[b], options_.ks)});
   }
   const char* pop_names[2] = {"head", "tail"};
   for (int g = 0; g < 2; ++g) {
     if (by_pop[g].empty()) continue;
-    report.groups.push_back({"item_popularity", pop_names[g], static_cast<int64_t>(by_pop[g].size()),
+    report.groups.push_back({GroupFamily::kItemPopularity, pop_names[g], static_cast<int64_t>(by_pop[g].size()),
                              compute_metrics(by_pop[g], options_.ks)});
   }
 }

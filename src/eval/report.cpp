@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <sstream>
 
-#include "coco/common/atomic_file.h"
 
 namespace coco {
 
@@ -17,7 +16,7 @@ Json metrics_to_json(const MetricTable& table) {
 Json report_to_json(const EvalReport& report) {
   Json groups = Json::object();
   for (const auto& g : report.groups) {
-    groups[g.family][g.name] = {{"users", g.users}, {"metrics", metrics_to_json(g.metrics)}};
+    groups[group_family_name(g.family)][g.name] = {{"users", g.users}, {"metrics", metrics_to_json(g.metrics)}};
   }
   return {{"split", report.split},         {"protocol", report.protocol},
           {"exclude_history", report.exclude_history}, {"users", report.users},
@@ -62,7 +61,7 @@ std::string markdown_groups(const EvalReport& report) {
   for (size_t i = 0; i < report.metrics.values.size(); ++i) out << "---:|";
   out << "\n";
   for (const auto& g : report.groups) {
-    out << "| " << (g.family == "history_length" ? "history " : "target ") << g.name << " | "
+    out << "| " << (g.family == GroupFamily::kHistoryLength ? "history " : "target ") << g.name << " | "
         << g.users << " |";
     for (const auto& [name, v] : g.metrics.values) out << " " << fmt4(v) << " |";
     out << "\n";
@@ -70,8 +69,6 @@ std::string markdown_groups(const EvalReport& report) {
   return out.str();
 }
 
-void write_json_atomic(const std::string& path, const Json& value) {
-  write_file_atomic(path, value.dump(2) + "\n");
-}
+
 
 }  // namespace coco

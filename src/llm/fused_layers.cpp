@@ -1,7 +1,7 @@
 // Fused CPU kernels for the decoder's elementwise parts: RMSNorm, rotary embeddings, SwiGLU.
 // libtorch composes each from several operations, every one a pass over the activations
-// forward and again backward; on a small LLM's [B·T, 64] activations those passes took
-// about as long as its projections (BENCHMARKS.md). Here each is one pass forward and one
+// forward and again backward; on a small LLM's [B·T, 64] activations those passes take
+// about as long as its projections. Here each is one pass forward and one
 // backward, parallel over rows. The compositions remain as the *_reference functions: the
 // path for CUDA, other dtypes and trainable norm weights, and what the tests hold the
 // kernels to.
@@ -10,7 +10,7 @@
 
 #include <cmath>
 
-#include "coco/common/fast_exp.h"
+#include "coco/ops/fast_exp.h"
 #include "coco/llm/llama_layers.h"
 
 namespace coco::llm {

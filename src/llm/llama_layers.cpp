@@ -1,4 +1,4 @@
-// Decoder block parts. Attention is `masked_attention` (coco/nn/attention.h), grouped-query
+// Decoder block parts. Attention is `masked_attention` (coco/ops/attention.h), grouped-query
 // without copying K/V per query head; its softmax runs in float32 for bfloat16 inputs.
 #include "coco/llm/llama_layers.h"
 
@@ -7,7 +7,7 @@
 
 #include <torch/torch.h>
 
-#include "coco/nn/attention.h"
+#include "coco/ops/attention.h"
 
 namespace coco::llm {
 

@@ -88,6 +88,20 @@ LlamaModelImpl::LlamaModelImpl(LlamaConfig config,
   reset();
 }
 
+std::vector<torch::Tensor> LlamaModelImpl::unfreeze_weights() {
+  std::vector<torch::Tensor> weights;
+  for (auto& p : named_parameters()) {
+    if (p.key().find("lora_") == std::string::npos) weights.push_back(p.value().set_requires_grad(true));
+  }
+  return weights;
+}
+
+void LlamaModelImpl::freeze_weights() {
+  for (auto& p : named_parameters()) {
+    if (p.key().find("lora_") == std::string::npos) p.value().set_requires_grad(false);
+  }
+}
+
 void LlamaModelImpl::reset() {
   const auto v = config_.vocab_size(), d = config_.hidden_size();
   auto embed = torch::nn::EmbeddingOptions(v, d);

@@ -8,7 +8,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include "coco/backbones/dropout.h"
+#include "coco/ops/dropout.h"
 #include "coco/common/error.h"
 #include "coco/config/config.h"
 #include "coco/llm/safetensors.h"

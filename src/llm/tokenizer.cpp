@@ -259,8 +259,7 @@ TokenBatch Tokenizer::encode_batch(const std::vector<std::string>& texts,
   }
   const int64_t t = (o.pad_to_max_length && o.max_length > 0) ? o.max_length : longest;
   const int64_t b = static_cast<int64_t>(seqs.size());
-  // Padding is masked out: any id of the vocabulary serves when there is neither PAD nor EOS.
-  const int64_t pad = pad_id() >= 0 ? pad_id() : eos_id() >= 0 ? eos_id() : 0;
+  const int64_t pad = padding_id();
   TokenBatch batch;
   batch.input_ids = torch::full({b, t}, pad, torch::kLong);
   batch.attention_mask = torch::zeros({b, t}, torch::kLong);

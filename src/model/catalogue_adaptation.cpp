@@ -9,13 +9,14 @@
 
 #include "coco/common/log.h"
 #include "coco/model/knowledge_encoder.h"
+#include "coco/ops/optimizer.h"
 
 namespace coco {
 
 AdaptOptions AdaptOptions::from_config(ConfigNode& node) {
   AdaptOptions o;
   o.epochs = node.get_int("epochs", o.epochs, 0, 1000);
-  o.mode = node.get_choice("mode", o.mode, {"lora", "full"});
+  o.mode = node.get_enum("mode", o.mode, {{"lora", AdaptMode::kLora}, {"full", AdaptMode::kFull}});
   o.lr = node.get_double("lr", o.lr, 1e-12, 10);
   o.batch_size = node.get_int("batch_size", o.batch_size, 1);
   o.holdout = node.get_double("holdout", o.holdout, 0, 0.5);
@@ -76,7 +77,7 @@ AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions
   const auto start = std::chrono::steady_clock::now();
   auto& model = *encoder.llm();
   const auto& tok = encoder.tokenizer();
-  const int64_t pad = tok.pad_id() >= 0 ? tok.pad_id() : std::max<int64_t>(tok.eos_id(), 0);  // masked out
+  const int64_t pad = tok.padding_id();
 
   std::vector<std::vector<int64_t>> texts;
   for (int64_t item = 1; item <= encoder.item_count(); ++item) {
@@ -94,36 +95,29 @@ AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions
   result.texts = static_cast<int64_t>(train.size());
   result.heldout_loss_before = heldout_loss(model, texts, held, options.batch_size, pad);
 
-  std::vector<torch::Tensor> params;
-  if (options.mode == "lora") {
-    params = llm::lora_parameters(model);
-  } else {
-    for (auto& p : model.named_parameters()) {
-      if (p.key().find("lora_") == std::string::npos) params.push_back(p.value().set_requires_grad(true));
-    }
-  }
-  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(options.lr));
+  const bool lora = options.mode == AdaptMode::kLora;
+  const char* mode = lora ? "lora" : "full";
+  const auto params = lora ? llm::lora_parameters(model) : model.unfreeze_weights();
+  const auto optimizer = make_optimizer({{"llm", params, options.lr}}, {OptimizerKind::kAdam, options.lr});
   model.train();
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     std::shuffle(train.begin(), train.end(), rng);
     double sum = 0;
     size_t batches = 0;
     for (size_t i = 0; i < train.size(); i += static_cast<size_t>(options.batch_size), ++batches) {
-      optimizer.zero_grad();
       auto loss = lm_loss(model, train, i, std::min(train.size(), i + static_cast<size_t>(options.batch_size)), pad);
-      loss.backward();
-      optimizer.step();
+      optimizer_step(*optimizer, loss, /*clip_grad_norm=*/0);
       sum += loss.item<double>();
     }
-    log().info("[llm] catalogue adaptation ({}) epoch {}/{}: train loss {:.4f}", options.mode, epoch + 1,
+    log().info("[llm] catalogue adaptation ({}) epoch {}/{}: train loss {:.4f}", mode, epoch + 1,
                options.epochs, sum / static_cast<double>(std::max<size_t>(1, batches)));
   }
   // Freeze: fold the adapters into the weights and start CoCo's from zero, or refreeze.
-  if (options.mode == "lora") {
+  if (lora) {
     llm::merge_lora(model);
     llm::attach_lora(model, encoder.options.lora);
   } else {
-    for (auto& p : params) p.set_requires_grad(false);
+    model.freeze_weights();
   }
   for (auto& p : model.parameters()) p.mutable_grad() = torch::Tensor();
   result.heldout_loss_after = heldout_loss(model, texts, held, options.batch_size, pad);

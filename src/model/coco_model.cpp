@@ -1,14 +1,18 @@
 // CoCo's training step, fused evaluation with the knowledge cache, and its diagnostics.
 #include "coco/model/coco_model.h"
 
+#include <filesystem>
 #include <mutex>
+#include <numeric>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include "coco/data/batches.h"
 #include "coco/llm/llama_loader.h"
-#include "coco/nn/losses.h"
+#include "coco/ops/contrastive_losses.h"
+
+namespace fs = std::filesystem;
 
 namespace coco {
 
@@ -114,7 +118,7 @@ CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden, const std
   o.warmup_epochs = node.get_int("warmup_epochs", o.warmup_epochs, 0);
   o.vq_grad_to_backbone = node.get_bool("vq_grad_to_backbone", o.vq_grad_to_backbone);
   o.fusion_grad_to_backbone = node.get_bool("fusion_grad_to_backbone", o.fusion_grad_to_backbone);
-  o.prefix = node.get_choice("prefix", o.prefix, {"last", "random"});
+  o.prefix = node.get_enum("prefix", o.prefix, {{"last", KnowledgeTarget::kLast}, {"random", KnowledgeTarget::kRandom}});
   node.finish();
   return o;
 }
@@ -145,13 +149,12 @@ CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs, 
 LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   // The backbone's own step draws what it draws when trained alone: loss() only, unless
   // the knowledge needs h_rs of the whole window (train_step; BERT4Rec's costs a pass).
-  const bool last = options.prefix == "last" && !warming_up();
+  const bool last = options.prefix == KnowledgeTarget::kLast && !warming_up();
   BackboneStep step = last ? backbone_->train_step(batch) : BackboneStep{backbone_->loss(batch), {}};
   if (warming_up()) return std::move(step.loss);
   ForkedRng own_stream;
-  const int64_t l = batch.items.size(1) - 1, b = batch.items.size(0);
-  const EvalBatch cut = last ? EvalBatch{batch.users, batch.items.narrow(1, 0, l), batch.items.select(1, l)}
-                             : random_prefixes(batch);
+  const int64_t b = batch.items.size(0);
+  const EvalBatch cut = last ? batch.last_item() : random_prefixes(batch);
   const auto& history = cut.history;  // [B, <= L]
   const auto& target = cut.target;    // [B]
   torch::Tensor h_rs = step.repr;     // [B, d]
@@ -181,23 +184,12 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   const auto logp_fused = logp(fused_scores);       // [B]
   const auto l_fused = -logp_fused.mean();          // the output's own objective at the target
 
-  DecisionOutput decision;
   {
     torch::NoGradGuard no_grad;
-    decision = decision_(k.h_aligned, h_rs, logp_fused.detach(), logp(score_all(h_rs)));
-    lora_mask.copy_(decision.mask);
-    const auto per_code = DecisionMatrixImpl::per_code_activation(decision.mask, k.vq.codes, options.vq.num_codes());
-    code_examples_ += per_code.examples.to(torch::kCPU, torch::kFloat64);
-    code_active_ += per_code.active.to(torch::kCPU, torch::kFloat64);
-    sum_a_ += decision.a.sum().item<double>();
-    sum_delta_ += decision.delta.sum().item<double>();
-    sum_mask_ += decision.mask.sum().item<double>();
-    examples_ += static_cast<double>(b);
-    restarted_ += k.vq.num_restarted;
+    decide(k, h_rs, logp_fused.detach(), logp(score_all(h_rs)), lora_mask);
   }
 
-  const auto l_nce =
-      nce_item_loss(h_u, target_emb, options.tau_nce, target);
+  const auto l_nce = nce_item_loss(h_u, target_emb, options.tau_nce, target);
   const auto l_align = info_nce(k.h_aligned, h_rs.detach(), options.tau_align);
   const auto l_ortho = orthogonality_loss(vq_->prompts());
   LossTerms terms = std::move(step.loss);
@@ -209,6 +201,20 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   terms.parts.emplace_back("vq", k.vq.loss_vq.detach());
   terms.parts.emplace_back("ortho", l_ortho.detach());
   return terms;
+}
+
+void CoCoModelImpl::decide(const Knowledge& k, const torch::Tensor& h_rs, const torch::Tensor& logp_fused,
+                           const torch::Tensor& logp_rs, torch::Tensor& lora_mask) {
+  const DecisionOutput decision = decision_(k.h_aligned, h_rs, logp_fused, logp_rs);
+  lora_mask.copy_(decision.mask);
+  const auto per_code = DecisionMatrixImpl::per_code_activation(decision.mask, k.vq.codes, options.vq.num_codes());
+  code_examples_ += per_code.examples.to(torch::kCPU, torch::kFloat64);
+  code_active_ += per_code.active.to(torch::kCPU, torch::kFloat64);
+  sum_a_ += decision.a.sum().item<double>();
+  sum_delta_ += decision.delta.sum().item<double>();
+  sum_mask_ += decision.mask.sum().item<double>();
+  examples_ += static_cast<double>(h_rs.size(0));
+  restarted_ += k.vq.num_restarted;
 }
 
 torch::Tensor CoCoModelImpl::user_repr(const EvalBatch& batch) {
@@ -315,11 +321,50 @@ CoCoRepresentations CoCoModelImpl::representations(const EvalBatch& batch) {
 
 AdaptResult CoCoModelImpl::adapt_catalogue(uint64_t seed) {
   AdaptResult r = adapt_to_catalogue(*knowledge_, options.adapt, seed);
-  if (options.adapt.epochs > 0 && options.adapt.mode == "full") {  // the embeddings moved
+  if (options.adapt.epochs > 0 && options.adapt.mode == AdaptMode::kFull) {  // the embeddings moved
     vq_->init_prompts(knowledge_->prompt_embeddings(options.facets, options.vq.num_codes(), options.vq.prompt_len()),
                       options.prompt_noise);
   }
   return r;
 }
+
+namespace {
+
+// h_rs and h_aligned of the first (up to 512) validation users, for the projection plot.
+void write_knowledge_snapshot(CoCoModelImpl& model, const RunContext& run, const std::string& file) {
+  std::vector<int64_t> users(static_cast<size_t>(std::min<int64_t>(512, run.data.num_users())));
+  std::iota(users.begin(), users.end(), 0);
+  EvalBatch batch =
+      make_eval_batch(run.data, users, 0, static_cast<int64_t>(users.size()), Split::kValid, run.max_len);
+  batch = {batch.users.to(run.device), batch.history.to(run.device), batch.target.to(run.device)};
+  const auto reps = model.representations(batch);
+  auto rows = [](const torch::Tensor& t) {
+    const auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+    Json out = Json::array();
+    for (int64_t r = 0; r < c.size(0); ++r) {
+      out.push_back(std::vector<double>(c[r].data_ptr<double>(), c[r].data_ptr<double>() + c.size(1)));
+    }
+    return out;
+  };
+  const auto codes = reps.codes.to(torch::kCPU).contiguous();
+  write_json_atomic((fs::path(run.output_dir) / file).string(),
+                    {{"split", "valid"},
+                     {"users", users},
+                     {"h_rs", rows(reps.h_rs)},
+                     {"h_aligned", rows(reps.h_aligned)},
+                     {"codes", std::vector<int64_t>(codes.data_ptr<int64_t>(), codes.data_ptr<int64_t>() + codes.numel())}});
+}
+
+}  // namespace
+
+void CoCoModelImpl::start_run(const RunContext& run) {
+  const AdaptResult adapted = adapt_catalogue(run.seed);
+  if (options.adapt.epochs > 0) {
+    write_json_atomic((fs::path(run.output_dir) / "adaptation.json").string(), adapted.to_json());
+  }
+  write_knowledge_snapshot(*this, run, "knowledge_before.json");
+}
+
+void CoCoModelImpl::finish_run(const RunContext& run) { write_knowledge_snapshot(*this, run, "knowledge_after.json"); }
 
 }  // namespace coco

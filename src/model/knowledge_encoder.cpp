@@ -25,7 +25,8 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
     std::string looked;
     for (const auto& c : candidates) {
       if (fs::exists(c)) {
-        o.llm.path(c.lexically_normal().string());
+        o.llm.path(fs::absolute(c).lexically_normal().string());
+        llm.set("path", o.llm.path());  // the saved config names the file that was used
         break;
       }
       looked += (looked.empty() ? "" : ", ") + c.lexically_normal().string();
@@ -34,20 +35,21 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
       llm.fail("path", "no such file: looked for " + looked +
                            " (the shared models are in ../shared/models; or give the path of your own)");
     }
-    o.llm.dtype(llm.get_choice("dtype", "float32", {"float32", "bfloat16"}) == "bfloat16" ? torch::kBFloat16
-                                                                                         : torch::kFloat32);
-    o.random_llm = llm.get_choice("weights", "pretrained", {"pretrained", "random"}) == "random";
+    o.llm.dtype(llm.get_enum("dtype", torch::kFloat32, {{"float32", torch::kFloat32}, {"bfloat16", torch::kBFloat16}}));
+    o.random_llm = llm.get_enum("weights", false, {{"pretrained", false}, {"random", true}});
     o.checkpoint_layers = llm.get_bool("activation_checkpointing", false);
     llm.finish();  // the LLM follows the run's device
   }
   ConfigNode lora = node.child("lora");
   o.lora = llm::LoRAOptions::from_config(lora);
-  o.fields = node.get_string_list("fields", o.fields);
-  if (o.fields.empty()) node.fail("fields", "at least one of title, brand, categories is needed");
-  for (const auto& f : o.fields) {
-    if (f != "title" && f != "brand" && f != "categories") {
-      node.fail("fields", "unknown field \"" + f + "\" (expected title, brand or categories)");
-    }
+  o.fields.clear();
+  const auto fields = node.get_string_list("fields", {"title"});
+  if (fields.empty()) node.fail("fields", "at least one of title, brand, categories is needed");
+  for (const auto& f : fields) {
+    if (f == "title") o.fields.push_back(ItemField::kTitle);
+    else if (f == "brand") o.fields.push_back(ItemField::kBrand);
+    else if (f == "categories") o.fields.push_back(ItemField::kCategories);
+    else node.fail("fields", "unknown field \"" + f + "\" (expected title, brand or categories)");
   }
   o.recent_items = node.get_int("recent_items", o.recent_items, 1, 1000);
   o.max_tokens = node.get_int("max_tokens", o.max_tokens, 2, 4096);
@@ -110,7 +112,9 @@ std::string KnowledgeEncoderImpl::item_text(int64_t item) const {
   const auto i = static_cast<size_t>(item - 1);
   std::string text;
   for (const auto& f : options.fields) {
-    const std::string& v = f == "title" ? catalog_.title[i] : f == "brand" ? catalog_.brand[i] : catalog_.categories[i];
+    const std::string& v = f == ItemField::kTitle   ? catalog_.title[i]
+                           : f == ItemField::kBrand ? catalog_.brand[i]
+                                                    : catalog_.categories[i];
     if (v.empty()) continue;
     if (!text.empty()) text += ", ";
     text += v;
@@ -146,7 +150,7 @@ llm::TokenBatch KnowledgeEncoderImpl::user_text(const torch::Tensor& history) co
     width = std::max(width, static_cast<int64_t>(row.size()));
   }
   // Padding is masked out: any id serves when the vocabulary has neither PAD nor EOS.
-  const int64_t pad = tokenizer_.pad_id() >= 0 ? tokenizer_.pad_id() : std::max<int64_t>(tokenizer_.eos_id(), 0);
+  const int64_t pad = tokenizer_.padding_id();
   llm::TokenBatch out;
   out.input_ids = torch::full({b, width}, pad, torch::kInt64);
   out.attention_mask = torch::zeros({b, width}, torch::kInt64);

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "coco/common/error.h"
-#include "coco/nn/attention.h"
+#include "coco/ops/attention.h"
 
 namespace coco {
 

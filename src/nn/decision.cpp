@@ -9,13 +9,12 @@ namespace coco {
 
 DecisionOptions DecisionOptions::from_config(ConfigNode& node) {
   DecisionOptions o;
-  const std::string rule =
-      node.get_choice("rule", "cosine", {"cosine", "utility", "both", "always", "never"});
-  o.rule(rule == "utility"  ? DecisionRule::kUtility
-         : rule == "both"   ? DecisionRule::kBoth
-         : rule == "always" ? DecisionRule::kAlways
-         : rule == "never"  ? DecisionRule::kNever
-                            : DecisionRule::kCosine);
+  o.rule(node.get_enum("rule", o.rule(),
+                        {{"cosine", DecisionRule::kCosine},
+                         {"utility", DecisionRule::kUtility},
+                         {"both", DecisionRule::kBoth},
+                         {"always", DecisionRule::kAlways},
+                         {"never", DecisionRule::kNever}}));
   o.theta(node.get_double("theta", o.theta(), -1, 1));
   node.finish();
   return o;

@@ -11,10 +11,8 @@ namespace coco {
 
 FusionOptions FusionOptions::from_config(ConfigNode& node, int64_t hidden) {
   FusionOptions o(hidden);
-  const std::string mode = node.get_choice("mode", "gate", {"gate", "sum", "concat"});
-  o.mode(mode == "sum"      ? FusionMode::kSum
-         : mode == "concat" ? FusionMode::kConcat
-                            : FusionMode::kGate);
+  o.mode(node.get_enum("mode", o.mode(),
+                        {{"gate", FusionMode::kGate}, {"sum", FusionMode::kSum}, {"concat", FusionMode::kConcat}}));
   node.finish();
   return o;
 }

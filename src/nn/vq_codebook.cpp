@@ -21,10 +21,8 @@ VQCodebookOptions VQCodebookOptions::from_config(ConfigNode& node, int64_t hidde
   o.code_dim(node.get_int("code_dim", o.code_dim(), 1));
   o.prompt_len(node.get_int("prompt_len", o.prompt_len(), 1));
   o.commitment_beta(node.get_double("commitment_beta", o.commitment_beta(), 0));
-  const std::string selection = node.get_choice("selection", "hard", {"hard", "soft", "random"});
-  o.selection(selection == "soft"     ? VQSelection::kSoft
-              : selection == "random" ? VQSelection::kRandom
-                                      : VQSelection::kHard);
+  o.selection(node.get_enum("selection", o.selection(),
+                             {{"hard", VQSelection::kHard}, {"soft", VQSelection::kSoft}, {"random", VQSelection::kRandom}}));
   o.temperature(node.get_double("temperature", o.temperature()));
   if (!(o.temperature() > 0)) {
     std::ostringstream message;

@@ -77,7 +77,7 @@ Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& dat
       options_(std::move(options)),
       evaluator_(evaluator),
       context_(std::move(context)),
-      loader_(data_, context_.max_len, options_.batch_size, static_cast<uint64_t>(context_.seed),
+      loader_(data_, options_.max_len, options_.batch_size, static_cast<uint64_t>(context_.seed),
               options_.bucket_by_length, context_.rank, context_.world_size) {
   const auto names = metric_names(evaluator_.options().ks);
   if (std::find(names.begin(), names.end(), options_.metric) == names.end()) {
@@ -85,28 +85,11 @@ Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& dat
   }
   model_->to(context_.device);
   // One optimiser group per model group (e.g. CoCo: recommender, knowledge, LoRA).
-  auto group_options = [&](double lr) -> std::unique_ptr<torch::optim::OptimizerOptions> {
-    if (options_.optimizer == "adamw") {
-      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr)
-                                                              .betas({options_.beta1, options_.beta2})
-                                                              .weight_decay(options_.weight_decay));
-    }
-    return std::make_unique<torch::optim::AdamOptions>(
-        torch::optim::AdamOptions(lr).betas({options_.beta1, options_.beta2}).weight_decay(options_.weight_decay));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  for (auto& g : model_->param_groups()) {
-    if (g.params.empty()) continue;
-    groups.emplace_back(g.params, group_options(g.lr > 0 ? g.lr : options_.lr));
-    group_names_.push_back(g.name);
+  const auto groups = model_->param_groups();
+  for (const auto& g : groups) {
+    if (!g.params.empty()) group_names_.push_back(g.name);
   }
-  if (options_.optimizer == "adamw") {
-    optimizer_ = std::make_unique<torch::optim::AdamW>(
-        groups, static_cast<torch::optim::AdamWOptions&>(*group_options(options_.lr)));
-  } else {
-    optimizer_ = std::make_unique<torch::optim::Adam>(
-        groups, static_cast<torch::optim::AdamOptions&>(*group_options(options_.lr)));
-  }
+  optimizer_ = make_optimizer(groups, options_.optimizer_options());
   for (auto& g : optimizer_->param_groups()) base_lr_.push_back(g.options().get_lr());
   if (is_main()) fs::create_directories(context_.output_dir);
 }
@@ -115,22 +98,9 @@ std::string Trainer::last_path() const { return (fs::path(context_.output_dir) /
 std::string Trainer::best_path() const { return (fs::path(context_.output_dir) / "best.pt").string(); }
 std::string Trainer::log_path() const { return (fs::path(context_.output_dir) / "metrics.jsonl").string(); }
 
-// Optimiser state is deserialised on the CPU; it must live where the parameters do.
-void Trainer::move_optimizer_state(torch::Device device) {
-  auto move = [&](auto& st) {
-    st.exp_avg(st.exp_avg().to(device));
-    st.exp_avg_sq(st.exp_avg_sq().to(device));
-    if (st.max_exp_avg_sq().defined()) st.max_exp_avg_sq(st.max_exp_avg_sq().to(device));
-  };
-  for (auto& [key, st] : optimizer_->state()) {
-    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(st.get())) move(*adam);
-    if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(st.get())) move(*adamw);
-  }
-}
-
 void Trainer::resume(const std::string& checkpoint) {
   state_ = load_checkpoint(checkpoint, *model_, optimizer_.get(), /*restore_rng=*/true).state;
-  move_optimizer_state(context_.device);
+  move_optimizer_state(*optimizer_, context_.device);
   // Keep only the log lines of epochs the checkpoint has completed.
   if (is_main() && fs::exists(log_path())) {
     std::ifstream in(log_path());
@@ -178,16 +148,8 @@ void Trainer::train_epoch() {
     auto& groups = optimizer_->param_groups();
     for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lr_[g] * factor);
 
-    optimizer_->zero_grad();
     LossTerms loss = model_->loss(batch);
-    loss.total.backward();
-    // Data-parallel training would all-reduce gradients here.
-    if (options_.clip_grad_norm > 0) {  // per group: one part's large gradients do not shrink another's
-      for (auto& group : optimizer_->param_groups()) {
-        torch::nn::utils::clip_grad_norm_(group.params(), options_.clip_grad_norm);
-      }
-    }
-    optimizer_->step();
+    optimizer_step(*optimizer_, loss.total, options_.clip_grad_norm);
     ++state_.step;
 
     const double value = loss.total.item<double>();
@@ -230,32 +192,8 @@ void Trainer::end_epoch() {
   }
   if (Json diagnostics = model_->epoch_diagnostics(); !diagnostics.is_null()) record["diagnostics"] = diagnostics;
 
-  std::string valid_text;
   const bool evaluate = epoch % options_.eval_every == 0 || epoch == options_.epochs;
-  if (evaluate) {
-    const auto t0 = Clock::now();
-    const EvalReport rep = evaluator_.evaluate(*model_, Split::kValid, Protocol::kFull, context_.device);
-    record["valid_seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
-    record["valid"] = metrics_to_json(rep.metrics);
-    const double metric = rep.metrics.get(options_.metric);
-    valid_text = fmt::format(" valid {} {:.4f}", options_.metric, metric);
-    if (const auto backbone = model_->inner_backbone()) {  // what the enhancement adds, held out
-      const EvalReport alone = evaluator_.evaluate(*backbone, Split::kValid, Protocol::kFull, context_.device);
-      record["valid_backbone"] = metrics_to_json(alone.metrics);
-      valid_text += fmt::format(" (backbone alone {:.4f})", alone.metrics.get(options_.metric));
-    }
-    if (metric > state_.best_metric) {
-      state_.best_metric = metric;
-      state_.best_epoch = epoch;
-      state_.bad_evals = 0;
-      if (is_main()) save_checkpoint(best_path(), {context_.config, state_}, *model_, nullptr, false);
-      valid_text += " (best)";
-    } else if (++state_.bad_evals >= options_.patience) {
-      state_.finished = true;
-      valid_text += fmt::format(" — no improvement for {} evaluations, stopping (best epoch {})",
-                                state_.bad_evals, state_.best_epoch);
-    }
-  }
+  const std::string valid_text = evaluate ? validate(epoch, record) : "";
   record["peak_rss_mib"] = peak_rss_mib();
   log().info("[train] epoch {}/{} loss {:.4f} ({:.1f}s){}", epoch, options_.epochs,
              train.value("loss", 0.0), state_.epoch_seconds, valid_text);
@@ -277,6 +215,32 @@ void Trainer::end_epoch() {
     std::ofstream out(log_path(), std::ios::app);
     out << record.dump() << "\n";
   }
+}
+
+std::string Trainer::validate(int64_t epoch, Json& record) {
+  const auto t0 = Clock::now();
+  const EvalReport rep = evaluator_.evaluate(*model_, Split::kValid, Protocol::kFull, context_.device);
+  record["valid_seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+  record["valid"] = metrics_to_json(rep.metrics);
+  const double metric = rep.metrics.get(options_.metric);
+  std::string text = fmt::format(" valid {} {:.4f}", options_.metric, metric);
+  if (const auto backbone = model_->inner_backbone()) {  // what the enhancement adds, held out
+    const EvalReport alone = evaluator_.evaluate(*backbone, Split::kValid, Protocol::kFull, context_.device);
+    record["valid_backbone"] = metrics_to_json(alone.metrics);
+    text += fmt::format(" (backbone alone {:.4f})", alone.metrics.get(options_.metric));
+  }
+  if (metric > state_.best_metric) {
+    state_.best_metric = metric;
+    state_.best_epoch = epoch;
+    state_.bad_evals = 0;
+    if (is_main()) save_checkpoint(best_path(), {context_.config, state_}, *model_, nullptr, false);
+    text += " (best)";
+  } else if (++state_.bad_evals >= options_.patience) {
+    state_.finished = true;
+    text += fmt::format(" — no improvement for {} evaluations, stopping (best epoch {})", state_.bad_evals,
+                        state_.best_epoch);
+  }
+  return text;
 }
 
 void Trainer::save_last() {

@@ -15,9 +15,9 @@ namespace {
 
 constexpr int64_t kItems = 30, kLen = 8;
 
+// Each backbone's own small config, as its registration line gives it.
 Backbone make(const std::string& name) {
-  Json j = {{"name", name}, {"hidden", 16}};
-  if (name != "gru4rec") j["num_heads"] = 2;
+  Json j = BackboneRegistry::instance().small_config(name);
   ConfigNode node(j, "test");
   torch::manual_seed(0);
   auto b = BackboneRegistry::instance().create(node, {kItems, kLen});
@@ -30,10 +30,11 @@ class Conformance : public ::testing::TestWithParam<std::string> {};
 TEST_P(Conformance, ShapesOfEveryOutput) {
   auto b = make(GetParam());
   const auto items = torch::randint(1, kItems + 1, {3, kLen}, torch::kInt64);
-  EXPECT_EQ(b->encode(items).sizes(), (std::vector<int64_t>{3, kLen, 16}));
+  const int64_t d = b->hidden_size();
+  EXPECT_EQ(b->encode(items).sizes(), (std::vector<int64_t>{3, kLen, d}));
   EvalBatch eb{torch::arange(3), items, torch::ones({3}, torch::kInt64)};
   const auto repr = b->user_repr(eb);
-  EXPECT_EQ(repr.sizes(), (std::vector<int64_t>{3, 16}));
+  EXPECT_EQ(repr.sizes(), (std::vector<int64_t>{3, d}));
   EXPECT_EQ(b->score_all(repr).size(1), kItems + 1);
   const auto cand = torch::randint(1, kItems + 1, {3, 5}, torch::kInt64);
   const auto scores = b->score(repr, cand);
@@ -109,8 +110,11 @@ TEST(Registry, UnknownNameListsRegisteredBackbones) {
     BackboneRegistry::instance().create(node, {10, 5});
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "c.json: config error at /name: unknown backbone \"sasrek\" (registered: bert4rec, gru4rec, sasrec)");
+    // Every registered name, sorted; the built-in ones among them.
+    std::string known;
+    for (const auto& n : BackboneRegistry::instance().names()) known += (known.empty() ? "" : ", ") + n;
+    for (const char* n : {"bert4rec, ", "gru4rec, ", "sasrec"}) EXPECT_NE(known.find(n), std::string::npos) << n;
+    EXPECT_EQ(std::string(e.what()), "c.json: config error at /name: unknown backbone \"sasrek\" (registered: " + known + ")");
   }
 }
 

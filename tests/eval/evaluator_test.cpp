@@ -50,8 +50,9 @@ TEST(Evaluator, FullRankingMatchesNaiveCountWithTiesAndExclusion) {
   FixedScores model(table);
   const auto d = data_for_test();
   EvalOptions opt;
+  opt.max_len = 4;
   opt.ks = {1, 2};
-  const Evaluator ev(d, opt, 4);
+  const Evaluator ev(d, opt);
   const auto rep = ev.evaluate(model, Split::kTest, Protocol::kFull, torch::kCPU);
   // User 0: items 1, 2 excluded; target 3 (5) ties item 4 (5) and trails item 5 (6) → rank 2.
   EXPECT_EQ(rep.ranks[0], naive_rank(s0, 3, {1, 2}));
@@ -62,7 +63,7 @@ TEST(Evaluator, FullRankingMatchesNaiveCountWithTiesAndExclusion) {
   EXPECT_DOUBLE_EQ(rep.metrics.get("HR@2"), 0.5);
 
   opt.exclude_history = false;
-  const Evaluator keep(d, opt, 4);
+  const Evaluator keep(d, opt);
   const auto rep2 = keep.evaluate(model, Split::kTest, Protocol::kFull, torch::kCPU);
   EXPECT_EQ(rep2.ranks[0], naive_rank(s0, 3, {}));
   EXPECT_EQ(rep2.ranks[1], naive_rank(s1, 1, {}));
@@ -72,8 +73,9 @@ TEST(Evaluator, ConstantScoresNeverRankFirst) {
   FixedScores model(torch::ones({2, 7}));
   const auto d = data_for_test();
   EvalOptions opt;
+  opt.max_len = 4;
   opt.num_negatives = 2;
-  const Evaluator ev(d, opt, 4);
+  const Evaluator ev(d, opt);
   const auto full = ev.evaluate(model, Split::kTest, Protocol::kFull, torch::kCPU);
   EXPECT_DOUBLE_EQ(full.metrics.get("MRR"), (1.0 / 4 + 1.0 / 3) / 2);  // last among 4 / 3 left
   const auto sampled = ev.evaluate(model, Split::kTest, Protocol::kSampled, torch::kCPU);
@@ -89,16 +91,17 @@ TEST(Evaluator, SampledNegativesAreReproducibleAndAvoidTheUsersItems) {
   auto table = torch::arange(201, torch::kFloat32).unsqueeze(0).expand({30, 201}).contiguous();
   FixedScores model(table);
   EvalOptions opt;
+  opt.max_len = 5;
   opt.num_negatives = 20;
-  const Evaluator a(d, opt, 5), b(d, opt, 5);
+  const Evaluator a(d, opt), b(d, opt);
   const auto ra = a.evaluate(model, Split::kTest, Protocol::kSampled, torch::kCPU);
   const auto rb = b.evaluate(model, Split::kTest, Protocol::kSampled, torch::kCPU);
   EXPECT_EQ(ra.ranks, rb.ranks);
   opt.sample_seed = 1;
-  const Evaluator c(d, opt, 5);
+  const Evaluator c(d, opt);
   EXPECT_NE(c.evaluate(model, Split::kTest, Protocol::kSampled, torch::kCPU).ranks, ra.ranks);
-  opt.sampling = "popularity";
-  const Evaluator p(d, opt, 5);
+  opt.sampling = NegativeSampling::kPopularity;
+  const Evaluator p(d, opt);
   const auto rp = p.evaluate(model, Split::kTest, Protocol::kSampled, torch::kCPU);
   EXPECT_EQ(rp.ranks.size(), 30u);
 }
@@ -107,8 +110,9 @@ TEST(Evaluator, GroupsPartitionTheUsers) {
   FixedScores model(torch::rand({2, 7}));
   const auto d = data_for_test();
   EvalOptions opt;
+  opt.max_len = 4;
   opt.length_buckets = {2};
-  const Evaluator ev(d, opt, 4);
+  const Evaluator ev(d, opt);
   const auto rep = ev.evaluate(model, Split::kTest, Protocol::kFull, torch::kCPU);
   ASSERT_EQ(rep.groups.size(), 4u);
   EXPECT_EQ(rep.groups[0].name, "1-2");
@@ -117,7 +121,7 @@ TEST(Evaluator, GroupsPartitionTheUsers) {
   EXPECT_EQ(rep.groups[2].users + rep.groups[3].users, 2);
 
   opt.length_buckets = {10};  // "11+" would be empty: it is left out, not reported as zeros
-  const Evaluator wide(d, opt, 4);
+  const Evaluator wide(d, opt);
   const auto rep2 = wide.evaluate(model, Split::kTest, Protocol::kFull, torch::kCPU);
   ASSERT_EQ(rep2.groups.size(), 3u);
   EXPECT_EQ(rep2.groups[0].name, "1-10");

@@ -11,7 +11,7 @@
 #include "coco/llm/lora.h"
 #include "coco/model/coco_model.h"
 #include "coco/eval/evaluator.h"
-#include "coco/model/experiment.h"
+#include "coco/experiment/experiment.h"
 #include "coco/train/trainer.h"
 #include "test_util.h"
 
@@ -40,9 +40,9 @@ Json small_config(const std::string& data_dir) {
 struct TrainedRun {
   explicit TrainedRun(Json config)
       : ex(Experiment::build(std::move(config), "test.json", ".")),
-        ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len),
+        ev(ex.make_evaluator()),
         trainer(ex.model, ex.dataset.interactions, ex.train, ev,
-                {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device}) {
+                {ex.config, out.path(), ex.run.seed, ex.run.device}) {
     trainer.fit();
   }
   std::vector<Json> epochs() const {  // metrics.jsonl
@@ -381,7 +381,7 @@ TEST_F(CoCoModelTest, CatalogueAdaptationLowersTheLmLossAndLeavesTheLlmFrozen) {
     const auto q_before = enc->llm()->named_parameters()["layers.0.self_attn.q_proj.weight"].clone();
     AdaptOptions opt;
     opt.epochs = 3;
-    opt.mode = mode;
+    opt.mode = mode == "full" ? AdaptMode::kFull : AdaptMode::kLora;
     opt.lr = 1e-2;
     opt.batch_size = 16;
     opt.holdout = 0.2;

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "coco/eval/report.h"
-#include "coco/model/experiment.h"
+#include "coco/experiment/experiment.h"
 #include "coco/train/trainer.h"
 #include "test_util.h"
 
@@ -31,11 +31,11 @@ TEST(BeautyIntegration, TwoEpochsOfSASRecLiftValidationNdcg) {
   test::TempDir out;
   Experiment ex = Experiment::from_file(kConfig, {"data.path=" + dir, "output_dir=" + out.path(),
                                                   "train.epochs=2", "device=cpu"});
-  Evaluator ev(ex.dataset.interactions, ex.eval, ex.data_options.max_len);
+  Evaluator ev = ex.make_evaluator();
   const double untrained =
-      ev.evaluate(*ex.model, Split::kValid, Protocol::kFull, ex.device).metrics.get("NDCG@10");
+      ev.evaluate(*ex.model, Split::kValid, Protocol::kFull, ex.run.device).metrics.get("NDCG@10");
   Trainer trainer(ex.model, ex.dataset.interactions, ex.train, ev,
-                  {ex.config, out.path(), ex.run.seed, ex.data_options.max_len, ex.device});
+                  {ex.config, out.path(), ex.run.seed, ex.run.device});
   const auto& state = trainer.fit();
   // Random ranking of 12,101 items gives NDCG@10 ≈ 0.0004; two epochs reach ~0.015.
   EXPECT_LT(untrained, 0.002);
@@ -224,6 +224,11 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
   // Knowledge scale 0 is the backbone alone.
   ASSERT_EQ(tool(eval + d.file("scale0.json") + " --knowledge-scale 0").code, 0);
   EXPECT_EQ(read_json_file(d.file("scale0.json"))["metrics"], read_json_file(d.file("alone.json"))["metrics"]);
+  // The saved config names the data and the LLM as they were found: no --set is needed.
+  const ToolRun plain =
+      tool(kTools + "/coco-eval " + d.file("run") + " --split valid --backbone-only --report " + d.file("plain.json"));
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_EQ(read_json_file(d.file("plain.json"))["metrics"], read_json_file(d.file("alone.json"))["metrics"]);
 }
 
 // CoCo with the checkpoints researchers have: a Hugging Face folder (random weights of a

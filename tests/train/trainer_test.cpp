@@ -40,37 +40,44 @@ std::shared_ptr<SASRecImpl> make_model() {
   return std::make_shared<SASRecImpl>(o);
 }
 
+EvalOptions ring_eval() {
+  EvalOptions e;
+  e.max_len = 10;
+  return e;
+}
+
 TrainOptions small_train(int64_t epochs) {
   TrainOptions t;
   t.epochs = epochs;
   t.batch_size = 32;
   t.lr = 0.01;
-  t.schedule = "linear";
+  t.schedule = Schedule::kLinear;
   t.warmup_steps = 3;
+  t.max_len = 10;
   return t;
 }
 
 TEST(Schedule, WarmupThenDecay) {
   TrainOptions t;
   t.warmup_steps = 4;
-  t.schedule = "linear";
+  t.schedule = Schedule::kLinear;
   EXPECT_DOUBLE_EQ(lr_factor(t, 0, 104), 0.25);
   EXPECT_DOUBLE_EQ(lr_factor(t, 3, 104), 1.0);
   EXPECT_DOUBLE_EQ(lr_factor(t, 54, 104), 0.5);
-  t.schedule = "cosine";
+  t.schedule = Schedule::kCosine;
   EXPECT_NEAR(lr_factor(t, 54, 104), 0.5, 1e-12);
   EXPECT_NEAR(lr_factor(t, 104, 104), 0.0, 1e-12);
-  t.schedule = "constant";
+  t.schedule = Schedule::kConstant;
   EXPECT_DOUBLE_EQ(lr_factor(t, 100, 104), 1.0);
 }
 
 TEST(Trainer, LearnsTheRingAndWritesLogs) {
   const auto data = ring_data();
   test::TempDir dir;
-  const Evaluator ev(data, EvalOptions{}, 10);
+  const Evaluator ev(data, ring_eval());
   auto model = make_model();
   const double before = ev.evaluate(*model, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("NDCG@10");
-  Trainer trainer(model, data, small_train(8), ev, {Json::object(), dir.path(), 1, 10});
+  Trainer trainer(model, data, small_train(8), ev, {Json::object(), dir.path(), 1});
   const auto& state = trainer.fit();
   EXPECT_TRUE(state.finished);
   EXPECT_GT(state.best_metric, before + 0.2);
@@ -88,14 +95,14 @@ TEST(Trainer, LearnsTheRingAndWritesLogs) {
 
 TEST(Trainer, InterruptedAndResumedRunEndsExactlyLikeAnUninterruptedOne) {
   const auto data = ring_data();
-  const Evaluator ev(data, EvalOptions{}, 10);
+  const Evaluator ev(data, ring_eval());
   test::TempDir a, b;
   auto full = make_model();
-  Trainer straight(full, data, small_train(3), ev, {Json::object(), a.path(), 1, 10});
+  Trainer straight(full, data, small_train(3), ev, {Json::object(), a.path(), 1});
   const TrainState reference = straight.fit();
 
   auto first = make_model();
-  Trainer interrupted(first, data, small_train(3), ev, {Json::object(), b.path(), 1, 10});
+  Trainer interrupted(first, data, small_train(3), ev, {Json::object(), b.path(), 1});
   interrupted.on_step = [](int64_t step) {
     if (step == 6) request_interrupt();  // mid-way through epoch 2 (4 batches per epoch)
   };
@@ -105,7 +112,7 @@ TEST(Trainer, InterruptedAndResumedRunEndsExactlyLikeAnUninterruptedOne) {
   EXPECT_EQ(read_checkpoint_meta(interrupted.last_path()).state.weights_epoch(), 1);  // 0-based
 
   auto second = make_model();
-  Trainer resumed(second, data, small_train(3), ev, {Json::object(), b.path(), 1, 10});
+  Trainer resumed(second, data, small_train(3), ev, {Json::object(), b.path(), 1});
   resumed.resume(resumed.last_path());
   const TrainState& end = resumed.fit();
   EXPECT_EQ(end.step, reference.step);
@@ -117,13 +124,13 @@ TEST(Trainer, InterruptedAndResumedRunEndsExactlyLikeAnUninterruptedOne) {
 
 TEST(Trainer, EarlyStoppingHonoursPatience) {
   const auto data = ring_data();
-  const Evaluator ev(data, EvalOptions{}, 10);
+  const Evaluator ev(data, ring_eval());
   test::TempDir dir;
   auto t = small_train(50);
   t.lr = 1e-12;  // nothing improves after the first validation
-  t.schedule = "constant";
+  t.schedule = Schedule::kConstant;
   t.patience = 2;
-  Trainer trainer(make_model(), data, t, ev, {Json::object(), dir.path(), 1, 10});
+  Trainer trainer(make_model(), data, t, ev, {Json::object(), dir.path(), 1});
   const auto& s = trainer.fit();
   EXPECT_EQ(s.best_epoch, 1);
   EXPECT_EQ(s.epoch, 3);

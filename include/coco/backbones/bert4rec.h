@@ -9,6 +9,7 @@
 
 #include "coco/backbones/backbone.h"
 #include "coco/backbones/transformer.h"
+#include "coco/ops/dropout.h"
 
 namespace coco {
 
@@ -54,6 +55,6 @@ class BERT4RecImpl : public BackboneImpl {
   torch::Tensor out_bias_;  // [V + 2]
 };
 
-COCO_REGISTER_BACKBONE("bert4rec", BERT4Rec);
+COCO_REGISTER_BACKBONE("bert4rec", BERT4Rec, R"({"hidden": 16, "num_heads": 2})");
 
 }  // namespace coco

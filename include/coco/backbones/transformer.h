@@ -1,6 +1,6 @@
 // The Transformer encoder block shared by SASRec (causal, pre- or post-LayerNorm) and
 // BERT4Rec (bidirectional, post-LayerNorm, GELU). Attention is `masked_attention`
-// (coco/nn/attention.h); padding keys are masked, and every query may always attend to
+// (coco/ops/attention.h); padding keys are masked, and every query may always attend to
 // itself.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
-#include "coco/backbones/dropout.h"
+#include "coco/ops/dropout.h"
 
 namespace coco {
 

@@ -10,7 +10,7 @@ void tune_allocator();
 
 /// Gives libtorch `threads` intra-op threads (0 = every core) and OpenBLAS one, unless
 /// OPENBLAS_NUM_THREADS is set. Two thread pools on the same cores spin against each other;
-/// the large products split their rows over libtorch's threads instead (BENCHMARKS.md).
+/// the large products split their rows over libtorch's threads instead.
 void set_compute_threads(int threads);
 
 }  // namespace coco

@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,9 @@ using Json = nlohmann::json;
 
 /// Reads a JSON file; a syntax error names the file, line and column.
 Json read_json_file(const std::string& path);
+
+/// Writes JSON to `path` atomically (temporary file, then rename), indented.
+void write_json_atomic(const std::string& path, const Json& value);
 
 /// Applies one override "a.b.c=value" to `config`. The value is parsed as JSON when it
 /// is valid JSON (numbers, true/false, null, arrays, quoted strings) and taken as a
@@ -38,6 +42,10 @@ class ConfigNode {
 
   ConfigNode child(const std::string& key);  // creates {} when absent
 
+  /// Replaces a value read earlier with its resolved form (e.g. the path a search found),
+  /// so that the saved config holds what was used.
+  void set(const std::string& key, Json value);
+
   bool get_bool(const std::string& key, bool def);
   int64_t get_int(const std::string& key, int64_t def, int64_t min = INT64_MIN,
                   int64_t max = INT64_MAX);
@@ -46,6 +54,11 @@ class ConfigNode {
   /// A string that must be one of `choices`.
   std::string get_choice(const std::string& key, const std::string& def,
                          std::initializer_list<const char*> choices);
+  /// A string that must be one of `choices`, returned as the value it names: config
+  /// strings end here, and the options hold enums.
+  template <typename E>
+  E get_enum(const std::string& key, E def,
+             std::initializer_list<std::pair<const char*, E>> choices);
   std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& def,
                                      int64_t min = INT64_MIN);
   std::vector<std::string> get_string_list(const std::string& key,
@@ -63,6 +76,9 @@ class ConfigNode {
 
  private:
   ConfigNode(Json* node, std::string source, std::string path);
+  /// The index in `names` of the string at `key` (`def` when absent).
+  size_t get_choice_index(const std::string& key, const char* def,
+                          const std::vector<const char*>& names);
   Json& slot(const std::string& key);  // marks read; creates null when absent
 
   Json* node_;
@@ -70,6 +86,18 @@ class ConfigNode {
   std::string path_;
   std::shared_ptr<std::set<std::string>> read_;
 };
+
+template <typename E>
+E ConfigNode::get_enum(const std::string& key, E def,
+                       std::initializer_list<std::pair<const char*, E>> choices) {
+  std::vector<const char*> names;
+  const char* def_name = nullptr;
+  for (const auto& [name, value] : choices) {
+    names.push_back(name);
+    if (value == def) def_name = name;
+  }
+  return (choices.begin() + get_choice_index(key, def_name, names))->second;
+}
 
 /// Short JSON rendering of a value for error messages ("5", "\"abc\"", "[1,2]").
 std::string describe(const Json& value);

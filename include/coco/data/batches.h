@@ -18,20 +18,26 @@ namespace coco {
 enum class Split { kValid, kTest };
 const char* split_name(Split s);
 
-/// Training examples: each user's last L + 1 training items, left-padded with 0. Leading
-/// columns that are padding in every row are cut (all but one), so the width is at most
-/// L + 1; models must not depend on it (position ids count from the right end).
-/// Backbones derive inputs and targets from this window themselves.
-struct TrainBatch {
-  torch::Tensor users;  // [B] int64, 0-based user index
-  torch::Tensor items;  // [B, L + 1] int64
-};
-
 /// Evaluation examples: the history before the held-out item and the item itself.
 struct EvalBatch {
   torch::Tensor users;    // [B] int64
   torch::Tensor history;  // [B, <= L] int64, last L items before the target, left-padded
   torch::Tensor target;   // [B] int64
+};
+
+/// Training examples: each user's last L + 1 training items, left-padded with 0. Leading
+/// columns that are padding in every row are cut (all but one), so the width is at most
+/// L + 1; models must not depend on it (position ids count from the right end).
+struct TrainBatch {
+  torch::Tensor users;  // [B] int64, 0-based user index
+  torch::Tensor items;  // [B, L + 1] int64
+
+  /// The window split for next-item prediction: position t of inputs predicts position t
+  /// of targets (the item after it).
+  torch::Tensor inputs() const;   // [B, L] items[:, :-1]
+  torch::Tensor targets() const;  // [B, L] items[:, 1:]
+  /// The window's last item as an evaluation example, the items before it the history.
+  EvalBatch last_item() const;
 };
 
 /// Deterministic, shardable iteration over training users. The order of an epoch is a

@@ -22,7 +22,4 @@ std::string markdown_table(const std::vector<EvalReport>& reports,
 /// The per-group breakdown of one report as a Markdown table.
 std::string markdown_groups(const EvalReport& report);
 
-/// Writes JSON to `path` atomically (temporary file, then rename).
-void write_json_atomic(const std::string& path, const Json& value);
-
 }  // namespace coco

@@ -65,6 +65,11 @@ class LlamaModelImpl : public torch::nn::Cloneable<LlamaModelImpl> {
   std::vector<int64_t> generate_greedy(const std::vector<int64_t>& prompt, int64_t max_new_tokens,
                                        int64_t eos_id);
 
+  /// Makes every decoder weight (the LoRA adapters aside) trainable, for full fine-tuning,
+  /// and returns them; freeze_weights() makes them frozen again.
+  std::vector<torch::Tensor> unfreeze_weights();
+  void freeze_weights();
+
   const LlamaConfig& config() const { return config_; }
   torch::Dtype dtype() const { return embed_->weight.scalar_type(); }
   torch::Device device() const { return embed_->weight.device(); }

@@ -64,6 +64,9 @@ class Tokenizer {
   int64_t eos_id() const;  // -1 when the vocabulary has none
   int64_t unk_id() const;  // -1 when the vocabulary has none
   int64_t pad_id() const;  // -1 when the vocabulary has none
+  /// The id batches are padded with (the positions are masked out, so any real id serves):
+  /// the pad token, else EOS, else 0.
+  int64_t padding_id() const { return pad_id() >= 0 ? pad_id() : (eos_id() >= 0 ? eos_id() : 0); }
   /// Whether the model wants BOS prepended to a text (GGUF tokenizer.ggml.add_bos_token;
   /// tokenizer_config.json add_bos_token or the post-processor's template). Never true
   /// without a BOS token.

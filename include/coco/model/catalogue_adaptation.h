@@ -12,9 +12,14 @@ namespace coco {
 
 class KnowledgeEncoderImpl;
 
+enum class AdaptMode {
+  kLora,  // "lora": the LLM's LoRA adapters, merged into its weights afterwards
+  kFull,  // "full": every weight of the LLM
+};
+
 struct AdaptOptions {
-  int64_t epochs = 0;          // 0: no adaptation
-  std::string mode = "lora";   // "lora" (adapters, then merged) | "full" (every weight)
+  int64_t epochs = 0;  // 0: no adaptation
+  AdaptMode mode = AdaptMode::kLora;
   double lr = 1e-3;
   int64_t batch_size = 64;
   double holdout = 0.05;       // fraction of item texts kept out to measure the LM loss

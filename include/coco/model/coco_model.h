@@ -21,6 +21,13 @@
 
 namespace coco {
 
+/// Which item of a training window the knowledge path predicts.
+enum class KnowledgeTarget {
+  kLast,    // "last": the window's last item, from the backbone's own h_rs
+  kRandom,  // "random": per row and step, an item drawn from the window's second to last,
+            // h_rs from one more backbone pass on the items before it
+};
+
 /// The config's "coco" object.
 struct CoCoOptions {
   KnowledgeOptions knowledge;
@@ -31,8 +38,8 @@ struct CoCoOptions {
   AdaptOptions adapt;
   std::vector<std::string> facets;  // facet prompts that initialise the codebook
   double prompt_noise = 0.01;       // std of the noise added to the facet embeddings
-  // Scores of h_u are the model's output at the last position, so the backbone objective's
-  // full cross-entropy applies to them too (weight lambda_fused; 0 = METHOD.md's sum alone).
+  // Weight of the backbone objective's full cross-entropy on the scores of h_u (the model's
+  // output at the last position); 0 leaves METHOD.md's sum alone.
   double lambda_fused = 1.0;
   double lambda_nce = 0.1, lambda_align = 0.1, lambda_vq = 1.0, lambda_ortho = 0.01;
   double tau_nce = 0.1, tau_align = 0.1;
@@ -40,22 +47,16 @@ struct CoCoOptions {
   double lr_lora = 1e-3;       // LoRA adapters; 0 = train.lr
   int64_t warmup_epochs = 0;   // epochs of backbone-only training first
   // Whether L_vq's commitment term reaches the backbone through h_rs (else only W_q learns
-  // from it). Off by default: pulling every h_rs towards a few code keys slowed the
-  // backbone's own learning (BENCHMARKS.md).
+  // from it). Off by default, so that the codes do not pull h_rs towards a few keys.
   bool vq_grad_to_backbone = false;
-  // Whether the fused losses (rec_fused, nce) reach the backbone (h_rs and the item
-  // table). Off (default) trains the backbone on its own objective only, exactly as alone
-  // (on CPU, the same weights for the same seed and thread count),
-  // and the knowledge as a residual on top: with them on, the item table serving two
-  // objectives slowed the backbone more than the knowledge gave back (BENCHMARKS.md).
+  // Whether the fused losses (rec_fused, nce) reach the backbone (h_rs and the item table).
+  // Off by default: the backbone trains on its own objective only, exactly as alone (on
+  // CPU, the same weights for the same seed and thread count), and the knowledge is a
+  // residual on top.
   bool fusion_grad_to_backbone = false;
-  // Which item of a training window the knowledge path predicts: "last" (the window's
-  // last item, from the backbone's own h_rs) or "random" (default; per row and step, an
-  // item drawn uniformly from the window's second to last, h_rs from one more backbone
-  // pass on the items before it). "random" shows the knowledge path a new target each
-  // epoch, as the backbone sees every position; with "last" it learnt each user's one
-  // target by heart (BENCHMARKS.md).
-  std::string prefix = "random";
+  // "random" (default) shows the knowledge path a new target each epoch, as the backbone
+  // sees every position; "last" gives it each user's one target only.
+  KnowledgeTarget prefix = KnowledgeTarget::kRandom;
 
   /// Parses `node`; d is the backbone's width. Relative LLM paths are searched from the
   /// working directory and from `config_dir/..`; D is read from the LLM file's header.
@@ -97,6 +98,15 @@ class CoCoModelImpl : public RecommenderImpl {
   /// Runs the catalogue adaptation stage (options.adapt) on the LLM; see AdaptResult.
   AdaptResult adapt_catalogue(uint64_t seed);
 
+  /// A new run: catalogue adaptation (adaptation.json, when options.adapt asks for it), then
+  /// knowledge_before.json, h_rs and h_aligned of the first validation users.
+  void start_run(const RunContext& run) override;
+  /// knowledge_after.json, from the best checkpoint.
+  void finish_run(const RunContext& run) override;
+  std::vector<std::string> run_files() const override {
+    return {"adaptation.json", "knowledge_before.json", "knowledge_after.json"};
+  }
+
   const Backbone& backbone() const { return backbone_; }
   KnowledgeEncoder& knowledge() { return knowledge_; }
   VQCodebook& codebook() { return vq_; }
@@ -117,6 +127,12 @@ class CoCoModelImpl : public RecommenderImpl {
                          const torch::Tensor& history,    // [B, L]
                          const torch::Tensor& lora_mask);  // [B] or undefined
   torch::Tensor cached_knowledge(const torch::Tensor& h_rs, const torch::Tensor& history);  // [B, d]
+  /// The decision matrix on one batch (no gradient): its mask goes into `lora_mask` for the
+  /// LoRA layers' backward, its statistics into the epoch's diagnostics.
+  void decide(const Knowledge& k, const torch::Tensor& h_rs,  // [B, d]
+              const torch::Tensor& logp_fused,                // [B] log p(target | h_u)
+              const torch::Tensor& logp_rs,                   // [B] log p(target | h_rs)
+              torch::Tensor& lora_mask);                      // [B], written
   std::vector<std::pair<const void*, int64_t>> weights_version() const;
 
   Backbone backbone_;

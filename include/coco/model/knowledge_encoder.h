@@ -19,12 +19,14 @@
 
 namespace coco {
 
+enum class ItemField { kTitle, kBrand, kCategories };  // items.tsv columns
+
 struct KnowledgeOptions {
   llm::LlamaLoadOptions llm;                        // the LLM file, dtype, device
   bool random_llm = false;                          // llm.weights "random": the no-pretraining control
   bool checkpoint_layers = false;                   // llm.activation_checkpointing: recompute in backward
   llm::LoRAOptions lora;                            // adapters attached to the LLM
-  std::vector<std::string> fields = {"title"};      // item text: title, brand, categories
+  std::vector<ItemField> fields = {ItemField::kTitle};  // the item text, joined by ", "
   int64_t recent_items = 10;                        // newest items that may enter the text
   int64_t max_tokens = 64;                          // T, BOS included
   int64_t item_tokens = 0;                          // an item's first n tokens only; 0 = all

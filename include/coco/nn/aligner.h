@@ -1,6 +1,6 @@
 // Cross-attention decoupling and alignment (METHOD.md steps 4-5): the prompt positions of
 // the LLM's hidden states attend to its text positions, and an MLP maps the pooled result
-// into the recommender's space. Not the alignment loss (coco/nn/losses.h: info_nce).
+// into the recommender's space. Not the alignment loss (coco/ops/contrastive_losses.h: info_nce).
 #pragma once
 
 #include <torch/nn/cloneable.h>
@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "coco/backbones/dropout.h"
+#include "coco/ops/dropout.h"
 #include "coco/config/config.h"
 
 namespace coco {

@@ -1,6 +1,6 @@
 // The decision matrix of CoCo (METHOD.md step 6): per example, alignment quality a_u and
 // knowledge utility δ_u, turned by a rule into the mask m_u of examples whose LLM output
-// was ineffective. Computed without gradient; not the LoRA gradient masking itself.
+// is ineffective. Computed without gradient; not the LoRA gradient masking itself.
 #pragma once
 
 #include <torch/nn/cloneable.h>

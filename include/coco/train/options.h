@@ -4,30 +4,41 @@
 
 #include <string>
 
+#include <spdlog/common.h>
 #include <torch/types.h>
 
 #include "coco/config/config.h"
+#include "coco/ops/optimizer.h"
 
 namespace coco {
+
+enum class Schedule { kConstant, kLinear, kCosine };  // the decay after warm-up
 
 struct TrainOptions {
   int64_t epochs = 200;
   int64_t batch_size = 256;
-  bool bucket_by_length = false;   // batches of users with similar history length
-  std::string optimizer = "adam";  // "adam" | "adamw"
+  bool bucket_by_length = false;  // batches of users with similar history length
+  OptimizerKind optimizer = OptimizerKind::kAdam;
   double lr = 1e-3;
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999;
-  std::string schedule = "constant";  // "constant" | "linear" | "cosine" (decay after warm-up)
+  Schedule schedule = Schedule::kConstant;
   int64_t warmup_steps = 0;
-  double min_lr_ratio = 0.0;          // floor of the decay, as a fraction of lr
-  double clip_grad_norm = 5.0;        // 0 disables clipping
-  std::string metric = "NDCG@10";     // validation metric for early stopping / selection
-  int64_t patience = 20;              // evaluations without improvement before stopping
-  int64_t eval_every = 1;             // epochs between validation runs
-  double max_seconds = 0;             // wall-clock budget of one fit() call; 0 = none
+  double min_lr_ratio = 0.0;       // floor of the decay, as a fraction of lr
+  double clip_grad_norm = 5.0;     // per parameter group; 0 disables clipping
+  std::string metric = "NDCG@10";  // validation metric for early stopping / selection
+  int64_t patience = 20;           // evaluations without improvement before stopping
+  int64_t eval_every = 1;          // epochs between validation runs
+  double max_seconds = 0;          // wall-clock budget of one fit() call; 0 = none
+  int64_t max_len = 50;            // L: the training window (data.max_len)
 
-  static TrainOptions from_config(ConfigNode& node);
+  /// Reads the "train" object; `max_len` comes from the data.
+  static TrainOptions from_config(ConfigNode& node, int64_t max_len);
+
+  /// The optimiser settings for a group at train.lr.
+  OptimizerOptions optimizer_options() const {
+    return {optimizer, lr, weight_decay, beta1, beta2};
+  }
 };
 
 /// Learning-rate multiplier at `step` of `total_steps` (warm-up, then decay).
@@ -36,9 +47,10 @@ double lr_factor(const TrainOptions& opt, int64_t step, int64_t total_steps);
 /// Top-level run settings.
 struct RunOptions {
   int64_t seed = 42;
-  std::string device = "auto";  // "auto" | "cpu" | "cuda" | "cuda:N"
+  torch::Device device = torch::kCPU;  // from "auto" | "cpu" | "cuda" | "cuda:N"
   std::string output_dir = "runs/default";
-  int64_t threads = 0;          // libtorch intra-op threads (OpenBLAS gets 1); 0 = all cores
+  int64_t threads = 0;  // libtorch intra-op threads (OpenBLAS gets 1); 0 = all cores
+  spdlog::level::level_enum log_level = spdlog::level::info;
 
   static RunOptions from_config(ConfigNode& node);  // reads the keys above from the root
 };

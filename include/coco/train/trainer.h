@@ -12,7 +12,7 @@
 
 #include <torch/optim/optimizer.h>
 
-#include "coco/backbones/recommender.h"
+#include "coco/recommender/recommender.h"
 #include "coco/data/batches.h"
 #include "coco/eval/evaluator.h"
 #include "coco/train/checkpoint.h"
@@ -25,7 +25,6 @@ struct TrainerContext {
   Json config;             // resolved config, stored in checkpoints
   std::string output_dir;  // last.pt, best.pt, metrics.jsonl
   int64_t seed = 42;
-  int64_t max_len = 50;
   torch::Device device = torch::kCPU;
   int64_t rank = 0, world_size = 1;
 };
@@ -54,8 +53,10 @@ class Trainer {
  private:
   void train_epoch();
   void end_epoch();
+  /// Validates after the 1-based `epoch`, keeps best.pt and the early-stopping count; adds
+  /// the results to the epoch's log `record` and returns them for the epoch's line.
+  std::string validate(int64_t epoch, Json& record);
   void save_last();
-  void move_optimizer_state(torch::Device device);
   bool is_main() const { return context_.rank == 0; }
 
   std::shared_ptr<RecommenderImpl> model_;

@@ -1,5 +1,5 @@
 // InfoNCE variants and the codebook orthogonality penalty.
-#include "coco/nn/losses.h"
+#include "coco/ops/contrastive_losses.h"
 
 #include <torch/torch.h>
 

@@ -1,13 +1,13 @@
 // Masked attention: the libtorch composition against a naive loop, and the fused CPU
 // kernel against the composition (in float64) in value and in all three gradients.
-#include "coco/nn/attention.h"
+#include "coco/ops/attention.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
-#include "coco/backbones/dropout.h"
+#include "coco/ops/dropout.h"
 
 namespace coco {
 namespace {

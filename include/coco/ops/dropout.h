@@ -1,7 +1,7 @@
 // Inverted dropout with a fast mask generator. libtorch 1.13's CPU bernoulli_ draws each
-// element through a distribution object (~15 ns/element), which made dropout the largest
-// cost of a SASRec step; here one draw from the torch RNG seeds a xorshift stream, so
-// masks stay reproducible under torch::manual_seed and checkpointed RNG state.
+// element through a distribution object (~15 ns/element), more than the rest of a SASRec
+// step costs; here one draw from the torch RNG seeds a xorshift stream, so masks stay
+// reproducible under torch::manual_seed and checkpointed RNG state.
 #pragma once
 
 #include <torch/nn/cloneable.h>

@@ -1,5 +1,5 @@
 // Next-item cross-entropy and sampled binary cross-entropy.
-#include "coco/backbones/losses.h"
+#include "coco/ops/next_item_loss.h"
 
 #include <vector>
 
@@ -10,7 +10,7 @@ namespace coco {
 
 NextItemLossOptions NextItemLossOptions::from_config(ConfigNode& node) {
   NextItemLossOptions o;
-  o.kind = node.get_choice("loss", o.kind, {"ce", "bce"});
+  o.kind = node.get_enum("loss", o.kind, {{"ce", NextItemLoss::kFullSoftmax}, {"bce", NextItemLoss::kSampledBce}});
   o.num_negatives = node.get_int("num_negatives", o.num_negatives, 1, 1000);
   return o;
 }
@@ -109,7 +109,7 @@ torch::Tensor next_item_loss(const torch::Tensor& hidden, const torch::Tensor& i
   const auto h = hidden.index({valid});              // [N, d]
   const auto t = targets.index({valid});             // [N]
   if (t.numel() == 0) return hidden.sum() * 0;       // keeps the graph; no real position
-  if (opt.kind == "ce") return full_softmax_ce(h, t, item_emb);
+  if (opt.kind == NextItemLoss::kFullSoftmax) return full_softmax_ce(h, t, item_emb);
 
   const int64_t num_items = item_emb.size(0) - 1;
   auto neg = torch::randint(1, num_items + 1, {t.size(0), opt.num_negatives},

@@ -1,9 +1,7 @@
-// Next-item objectives shared by the causal backbones (SASRec, GRU4Rec): full softmax
+// Next-item objectives shared by the causal backbones (SASRec, GRU4Rec, ...): full softmax
 // cross-entropy over all items at non-padding positions, or the SASRec paper's binary
 // cross-entropy with sampled negatives.
 #pragma once
-
-#include <string>
 
 #include <torch/types.h>
 
@@ -11,9 +9,14 @@
 
 namespace coco {
 
+enum class NextItemLoss {
+  kFullSoftmax,  // "ce": softmax cross-entropy over all V items
+  kSampledBce,   // "bce": binary cross-entropy, the target against sampled negatives
+};
+
 struct NextItemLossOptions {
-  std::string kind = "ce";    // "ce" | "bce"
-  int64_t num_negatives = 1;  // bce only
+  NextItemLoss kind = NextItemLoss::kFullSoftmax;
+  int64_t num_negatives = 1;  // kSampledBce only
 
   /// Reads "loss" and "num_negatives" from a backbone's node.
   static NextItemLossOptions from_config(ConfigNode& node);

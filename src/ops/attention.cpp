@@ -1,5 +1,5 @@
 // Fused masked attention on CPU, and the libtorch composition it must equal.
-#include "coco/nn/attention.h"
+#include "coco/ops/attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include "coco/common/fast_exp.h"
+#include "coco/ops/fast_exp.h"
 
 namespace coco {
 

@@ -1,6 +1,6 @@
 // The interface the trainer and evaluator see: anything that can compute its training
-// loss on a TrainBatch and score items for the users of an EvalBatch. Backbones and
-// (later) LLM-enhanced models implement it; nothing else is assumed about them.
+// loss on a TrainBatch and score items for the users of an EvalBatch. Backbones and the
+// LLM-enhanced CoCo model implement it; nothing else is assumed about them.
 //
 // Shape legend for the whole project: B batch, L max sequence length, V items (ids 1..V,
 // 0 = padding), d recommender width, C candidates per user, K codebook size.
@@ -15,6 +15,7 @@
 
 #include "coco/config/config.h"
 #include "coco/data/batches.h"
+#include "coco/ops/optimizer.h"
 
 namespace coco {
 
@@ -24,17 +25,27 @@ struct LossTerms {
   std::vector<std::pair<std::string, torch::Tensor>> parts;  // name → [] detached
 };
 
-/// Trainable parameters that share one learning rate.
-struct ParamGroup {
-  std::string name;
-  std::vector<torch::Tensor> params;
-  double lr = 0;  // 0: the trainer's train.lr
+/// What a model's run stages (start_run, finish_run) may use.
+struct RunContext {
+  const Interactions& data;
+  int64_t max_len;         // L
+  torch::Device device;
+  std::string output_dir;  // the run directory, for the files a stage writes
+  uint64_t seed;
 };
 
 class RecommenderImpl : public torch::nn::Module {
  public:
   /// Optimiser groups; default: every trainable parameter in one group at train.lr.
   virtual std::vector<ParamGroup> param_groups();
+
+  /// Stages of a run besides training, run by the experiment: start_run before the first
+  /// epoch of a new run (not on resume), finish_run once the best checkpoint is loaded at
+  /// the end. They may write files into the run directory; run_files() names them, so that
+  /// a new run in the same directory removes stale ones.
+  virtual void start_run(const RunContext& /*run*/) {}
+  virtual void finish_run(const RunContext& /*run*/) {}
+  virtual std::vector<std::string> run_files() const { return {}; }
 
   /// The 0-based epoch the weights are in, e.g. for warm-up phases: set by the trainer
   /// before each training epoch, and after loading a checkpoint (TrainState::weights_epoch).

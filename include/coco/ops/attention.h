@@ -1,7 +1,7 @@
 // Masked scaled-dot-product attention for short sequences with few, narrow heads — the
 // shapes of SASRec/BERT4Rec (L ≤ 200, one or two heads) and of small LLMs (head width 8).
 // libtorch 1.13 runs these as one tiny GEMM per (user, head), and the call overhead of
-// thousands of GEMMs a batch dominated both models' steps. On CPU with float32 and heads
+// thousands of GEMMs a batch dominates both models' steps. On CPU with float32 and heads
 // up to 256 wide this runs a fused kernel instead (scores, masked softmax, dropout and the
 // weighted sum in one sweep per query, parallel over users); elsewhere it composes
 // libtorch operations.

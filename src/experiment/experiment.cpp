@@ -1,13 +1,16 @@
 // Assembling an experiment from its config.
-#include "coco/model/experiment.h"
+#include "coco/experiment/experiment.h"
 
 #include <filesystem>
 
 #include <torch/torch.h>
 
+#include "coco/backbones/backbone.h"
 #include "coco/common/log.h"
 #include "coco/common/runtime.h"
 #include "coco/model/coco_model.h"
+
+namespace fs = std::filesystem;
 
 namespace coco {
 
@@ -17,13 +20,14 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
   ex.config = std::move(config);
   ConfigNode root(ex.config, source);
   ex.run = RunOptions::from_config(root);
-  set_log_level(root.get_choice("log_level", "info", {"trace", "debug", "info", "warn", "error", "off"}));
+  log().set_level(ex.run.log_level);
   ConfigNode data = root.child("data");
   ex.data_options = DataOptions::from_config(data);
+  const int64_t max_len = ex.data_options.max_len;
   ConfigNode train = root.child("train");
-  ex.train = TrainOptions::from_config(train);
+  ex.train = TrainOptions::from_config(train, max_len);
   ConfigNode eval = root.child("eval");
-  ex.eval = EvalOptions::from_config(eval);
+  ex.eval = EvalOptions::from_config(eval, max_len);
   const auto names = metric_names(ex.eval.ks);
   if (std::find(names.begin(), names.end(), ex.train.metric) == names.end()) {
     train.fail("metric", "\"" + ex.train.metric +
@@ -31,17 +35,16 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
   }
   // Check the backbone's name before the (slower) data loading, then build it.
   ConfigNode backbone = root.child("backbone");
+  ex.model_name = backbone.get_string("name", "");
   const bool with_knowledge = root.has("coco");
   ConfigNode coco = root.child("coco");
   root.finish();
-  ex.device = resolve_device(ex.run.device);
   set_compute_threads(static_cast<int>(ex.run.threads));
 
   ex.dataset = load_dataset(ex.data_options, config_dir);
+  data.set("path", fs::absolute(ex.dataset.directory).lexically_normal().string());
   torch::manual_seed(static_cast<uint64_t>(ex.run.seed));  // initial weights
-  BackboneSpec spec{ex.dataset.interactions.num_items, ex.data_options.max_len};
-  Backbone net = BackboneRegistry::instance().create(backbone, spec);
-  ex.model_name = ex.config["backbone"]["name"].get<std::string>();
+  Backbone net = BackboneRegistry::instance().create(backbone, {ex.dataset.interactions.num_items, max_len});
   if (with_knowledge) {
     auto options = CoCoOptions::from_config(coco, net->hidden_size(), config_dir);
     ex.model = std::make_shared<CoCoModelImpl>(net, std::move(options), ex.dataset.catalog);
@@ -56,8 +59,19 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
 Experiment Experiment::from_file(const std::string& path, const std::vector<std::string>& overrides) {
   Json config = read_json_file(path);
   for (const auto& o : overrides) apply_override(config, o);
-  const auto dir = std::filesystem::path(path).parent_path();
+  const auto dir = fs::path(path).parent_path();
   return build(std::move(config), path, dir.empty() ? "." : dir.string());
+}
+
+Evaluator Experiment::make_evaluator() const { return Evaluator(dataset.interactions, eval); }
+
+Trainer Experiment::make_trainer(const Evaluator& evaluator) const {
+  return Trainer(model, dataset.interactions, train, evaluator, {config, run.output_dir, run.seed, run.device});
+}
+
+RunContext Experiment::run_context() const {
+  return {dataset.interactions, data_options.max_len, run.device, run.output_dir,
+          static_cast<uint64_t>(run.seed)};
 }
 
 }  // namespace coco

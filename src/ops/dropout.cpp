@@ -1,5 +1,5 @@
 // Dropout masks from a xorshift64* stream seeded by the torch generator.
-#include "coco/backbones/dropout.h"
+#include "coco/ops/dropout.h"
 
 #include <torch/torch.h>
 

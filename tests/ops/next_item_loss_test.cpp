@@ -1,5 +1,5 @@
 // The chunked softmax cross-entropy equals libtorch's cross_entropy in value and gradient.
-#include "coco/backbones/losses.h"
+#include "coco/ops/next_item_loss.h"
 
 #include <gtest/gtest.h>
 

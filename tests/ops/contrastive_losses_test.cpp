@@ -1,6 +1,6 @@
 // CoCo auxiliary losses: InfoNCE variants against a naive per-row computation, and the
 // orthogonality penalty on orthonormal, partly and fully collapsed codebooks.
-#include "coco/nn/losses.h"
+#include "coco/ops/contrastive_losses.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

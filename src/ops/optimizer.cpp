@@ -1,0 +1,56 @@
+// Adam/AdamW over parameter groups and the shared optimisation step.
+#include "coco/ops/optimizer.h"
+
+#include <torch/torch.h>
+
+namespace coco {
+
+namespace {
+
+std::unique_ptr<torch::optim::OptimizerOptions> group_options(const OptimizerOptions& o, double lr) {
+  if (o.kind == OptimizerKind::kAdamW) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+  }
+  return std::make_unique<torch::optim::AdamOptions>(
+      torch::optim::AdamOptions(lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+}
+
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamGroup>& groups,
+                                                        const OptimizerOptions& options) {
+  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
+  for (const auto& g : groups) {
+    if (!g.params.empty()) torch_groups.emplace_back(g.params, group_options(options, g.lr > 0 ? g.lr : options.lr));
+  }
+  const auto defaults = group_options(options, options.lr);
+  if (options.kind == OptimizerKind::kAdamW) {
+    return std::make_unique<torch::optim::AdamW>(torch_groups,
+                                                 static_cast<torch::optim::AdamWOptions&>(*defaults));
+  }
+  return std::make_unique<torch::optim::Adam>(torch_groups, static_cast<torch::optim::AdamOptions&>(*defaults));
+}
+
+void optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss, double clip_grad_norm) {
+  optimizer.zero_grad();
+  loss.backward();
+  if (clip_grad_norm > 0) {
+    for (auto& group : optimizer.param_groups()) torch::nn::utils::clip_grad_norm_(group.params(), clip_grad_norm);
+  }
+  optimizer.step();
+}
+
+void move_optimizer_state(torch::optim::Optimizer& optimizer, torch::Device device) {
+  auto move = [&](auto& st) {
+    st.exp_avg(st.exp_avg().to(device));
+    st.exp_avg_sq(st.exp_avg_sq().to(device));
+    if (st.max_exp_avg_sq().defined()) st.max_exp_avg_sq(st.max_exp_avg_sq().to(device));
+  };
+  for (auto& [key, st] : optimizer.state()) {
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(st.get())) move(*adam);
+    if (auto* adamw = dynamic_cast<torch::optim::AdamWParamState*>(st.get())) move(*adamw);
+  }
+}
+
+}  // namespace coco
