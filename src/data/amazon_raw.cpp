@@ -27,8 +27,8 @@ AmazonDataset convert_amazon_raw(const AmazonRawOptions& options) {
 
   AmazonDataset out;
   out.reviews_read = reviews.lines;
-  auto seqs = raw::chronological_sequences(reviews, options.drop_duplicates,
-                                           out.duplicates_dropped);
+  auto seqs =
+      raw::chronological_sequences(reviews, options.drop_duplicates, out.duplicates_dropped);
   out.kcore_passes = raw::filter_kcore(seqs, reviews.item_raw.size(), options.k);
   const auto wanted = raw::number_by_first_appearance(seqs, reviews, out);
   if (out.sequences.empty()) {

@@ -267,8 +267,7 @@ double parse_timestamp(const std::string& file, int64_t line_no, std::string_vie
 // <name>.inter. Without a .item file (`item_id` empty) items are numbered as they appear
 // and their raw ids go into `cat`; with one, every item must be in it.
 InterRows read_recbole_inter(const std::string& file, const std::string& name,
-                             std::unordered_map<std::string, int32_t>& item_id,
-                             ItemCatalog& cat) {
+                             std::unordered_map<std::string, int32_t>& item_id, ItemCatalog& cat) {
   const bool have_items = !item_id.empty();
   InterRows out;
   int ucol = -1, icol = -1, tcol = -1;
@@ -300,8 +299,7 @@ InterRows read_recbole_inter(const std::string& file, const std::string& name,
 }
 
 // Groups rows by user (in order of first appearance), each user's items by time (stable).
-void group_by_user(const InterRows& in, const std::string& file, int64_t min_length,
-                   Dataset& ds) {
+void group_by_user(const InterRows& in, const std::string& file, int64_t min_length, Dataset& ds) {
   const auto& rows = in.rows;
   std::vector<size_t> order(rows.size());
   std::iota(order.begin(), order.end(), 0);

@@ -99,8 +99,7 @@ SafetensorsEntry parse_entry(const std::string& name, const Json& v, uint64_t da
   const auto begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
   if (begin > end || end > data_size) {
     throw fail(where, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                          "] outside the data section of " + std::to_string(data_size) +
-                          " bytes");
+                          "] outside the data section of " + std::to_string(data_size) + " bytes");
   }
   if (end - begin != numel * info->size) {
     throw fail(where, "data_offsets span " + std::to_string(end - begin) + " bytes, expected " +
