@@ -162,10 +162,32 @@ struct AtomicHeader {
   }
 };
 
-AtomicHeader parse_atomic_header(const std::string& file, std::string_view line) {
+AtomicHeader parse_atomic_header(std::string_view line) {
   AtomicHeader h;
   for (auto f : split(line, '\t')) h.names.emplace_back(f.substr(0, f.find(':')));
   return h;
+}
+
+// Reads a RecBole atomic file: its typed header goes to on_header(header), then each row,
+// checked to hold one field per header field, to on_row(line_no, fields).
+template <typename OnHeader, typename OnRow>
+void read_atomic_file(const std::string& file, OnHeader&& on_header, OnRow&& on_row) {
+  const std::string text = read_file(file);
+  if (text.empty()) throw DataError(file + ": empty file");
+  AtomicHeader h;
+  for_each_line(file, text, [&](int64_t line_no, std::string_view line) {
+    const auto f = split(line, '\t');
+    if (line_no == 1) {
+      h = parse_atomic_header(line);
+      on_header(h);
+      return;
+    }
+    if (f.size() != h.names.size()) {
+      throw DataError(at(file, line_no) + "expected " + std::to_string(h.names.size()) +
+                      " tab-separated fields, got " + std::to_string(f.size()));
+    }
+    on_row(line_no, f);
+  });
 }
 
 std::string join_tokens(std::string_view token_seq) {
@@ -178,6 +200,130 @@ std::string join_tokens(std::string_view token_seq) {
   return out;
 }
 
+// The fields of <name>.item the catalogue takes; -1 where the file has none.
+struct ItemColumns {
+  int id = -1, title = -1, brand = -1, categories = -1;
+};
+
+ItemColumns item_columns(const AtomicHeader& h, const std::string& file, const DataOptions& opt) {
+  ItemColumns c;
+  c.id = h.index("item_id");
+  if (c.id < 0) throw DataError(at(file, 1) + "header has no 'item_id' field");
+  std::vector<std::string> title_names = {"title", "movie_title", "name"};
+  if (!opt.title_field.empty()) title_names = {opt.title_field};
+  for (const auto& n : title_names) {
+    if (c.title < 0) c.title = h.index(n);
+  }
+  if (!opt.title_field.empty() && c.title < 0) {
+    throw DataError(at(file, 1) + "header has no field '" + opt.title_field +
+                    "' (data.title_field)");
+  }
+  c.brand = h.index("brand");
+  for (const char* n : {"categories", "class", "genre"}) {
+    if (c.categories < 0) c.categories = h.index(n);
+  }
+  return c;
+}
+
+// <name>.item: one catalogue row per item, numbered 1.. in file order into `item_id`.
+void read_recbole_items(const std::string& file, const DataOptions& opt, ItemCatalog& cat,
+                        std::unordered_map<std::string, int32_t>& item_id) {
+  ItemColumns col;
+  read_atomic_file(
+      file, [&](const AtomicHeader& h) { col = item_columns(h, file, opt); },
+      [&](int64_t line_no, const std::vector<std::string_view>& f) {
+        const std::string raw(f[col.id]);
+        if (!item_id.emplace(raw, static_cast<int32_t>(item_id.size() + 1)).second) {
+          throw DataError(at(file, line_no) + "duplicate item '" + raw + "'");
+        }
+        for (auto v : f) check_utf8(file, line_no, "text", v);
+        cat.raw_id.push_back(raw);
+        cat.title.emplace_back(col.title >= 0 ? f[col.title] : "");
+        cat.brand.emplace_back(col.brand >= 0 ? f[col.brand] : "");
+        cat.categories.push_back(col.categories >= 0 ? join_tokens(f[col.categories]) : "");
+      });
+}
+
+struct InterRow {
+  int32_t user, item;  // user: 0-based, in order of first appearance; item: 1-based
+  double time;
+};
+
+struct InterRows {
+  std::vector<InterRow> rows;
+  std::unordered_map<std::string, int32_t> user_id;
+};
+
+double parse_timestamp(const std::string& file, int64_t line_no, std::string_view field) {
+  const std::string ts(field);
+  char* end = nullptr;
+  const double t = std::strtod(ts.c_str(), &end);
+  if (ts.empty() || *end != '\0') {
+    throw DataError(at(file, line_no) + "timestamp '" + ts + "' is not a number");
+  }
+  return t;
+}
+
+// <name>.inter. Without a .item file (`item_id` empty) items are numbered as they appear
+// and their raw ids go into `cat`; with one, every item must be in it.
+InterRows read_recbole_inter(const std::string& file, const std::string& name,
+                             std::unordered_map<std::string, int32_t>& item_id, ItemCatalog& cat) {
+  const bool have_items = !item_id.empty();
+  InterRows out;
+  int ucol = -1, icol = -1, tcol = -1;
+  const auto on_header = [&](const AtomicHeader& h) {
+    ucol = h.index("user_id");
+    icol = h.index("item_id");
+    tcol = h.index("timestamp");
+    if (ucol < 0 || icol < 0) {
+      throw DataError(at(file, 1) + "header needs fields 'user_id' and 'item_id'");
+    }
+  };
+  read_atomic_file(file, on_header, [&](int64_t line_no, const std::vector<std::string_view>& f) {
+    const std::string u(f[ucol]), i(f[icol]);
+    auto uit = out.user_id.emplace(u, static_cast<int32_t>(out.user_id.size())).first;
+    auto iit = item_id.find(i);
+    if (iit == item_id.end()) {
+      if (have_items) {
+        throw DataError(at(file, line_no) + "item '" + i + "' is not in " + name + ".item");
+      }
+      iit = item_id.emplace(i, static_cast<int32_t>(item_id.size() + 1)).first;
+      cat.raw_id.push_back(i);
+    }
+    const double t =
+        tcol >= 0 ? parse_timestamp(file, line_no, f[tcol]) : static_cast<double>(out.rows.size());
+    out.rows.push_back({uit->second, iit->second, t});
+  });
+  if (out.rows.empty()) throw DataError(file + ": no interactions after the header");
+  return out;
+}
+
+// Groups rows by user (in order of first appearance), each user's items by time (stable).
+void group_by_user(const InterRows& in, const std::string& file, int64_t min_length, Dataset& ds) {
+  const auto& rows = in.rows;
+  std::vector<size_t> order(rows.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return rows[a].user != rows[b].user ? rows[a].user < rows[b].user : rows[a].time < rows[b].time;
+  });
+  ds.user_raw_ids.resize(in.user_id.size());
+  for (const auto& [raw, id] : in.user_id) ds.user_raw_ids[id] = raw;
+  std::vector<int32_t> seq;
+  for (size_t k = 0; k < order.size(); ++k) {
+    seq.push_back(rows[order[k]].item);
+    if (k + 1 == order.size() || rows[order[k + 1]].user != rows[order[k]].user) {
+      if (static_cast<int64_t>(seq.size()) < min_length) {
+        throw DataError(file + ": user '" + ds.user_raw_ids[rows[order[k]].user] + "' has " +
+                        std::to_string(seq.size()) +
+                        " interactions; leave-one-out needs at least " +
+                        std::to_string(min_length));
+      }
+      ds.interactions.add_user(seq);
+      seq.clear();
+    }
+  }
+}
+
 }  // namespace
 
 Dataset read_recbole(const std::string& dir, const std::string& name, const DataOptions& opt) {
@@ -185,129 +331,16 @@ Dataset read_recbole(const std::string& dir, const std::string& name, const Data
   ds.name = name;
   ds.directory = dir;
   std::unordered_map<std::string, int32_t> item_id;
-
   const std::string item_file = (fs::path(dir) / (name + ".item")).string();
-  if (fs::exists(item_file)) {
-    const std::string text = read_file(item_file);
-    if (text.empty()) throw DataError(item_file + ": empty file");
-    AtomicHeader h;
-    int title = -1, brand = -1, cats = -1;
-    for_each_line(item_file, text, [&](int64_t line_no, std::string_view line) {
-      const auto f = split(line, '\t');
-      if (line_no == 1) {
-        h = parse_atomic_header(item_file, line);
-        if (h.index("item_id") < 0) {
-          throw DataError(at(item_file, 1) + "header has no 'item_id' field");
-        }
-        std::vector<std::string> title_names = {"title", "movie_title", "name"};
-        if (!opt.title_field.empty()) title_names = {opt.title_field};
-        for (const auto& n : title_names) {
-          if (title < 0) title = h.index(n);
-        }
-        if (!opt.title_field.empty() && title < 0) {
-          throw DataError(at(item_file, 1) + "header has no field '" + opt.title_field +
-                          "' (data.title_field)");
-        }
-        brand = h.index("brand");
-        for (const char* n : {"categories", "class", "genre"}) {
-          if (cats < 0) cats = h.index(n);
-        }
-        return;
-      }
-      if (f.size() != h.names.size()) {
-        throw DataError(at(item_file, line_no) + "expected " + std::to_string(h.names.size()) +
-                        " tab-separated fields, got " + std::to_string(f.size()));
-      }
-      const std::string raw(f[h.index("item_id")]);
-      if (!item_id.emplace(raw, static_cast<int32_t>(item_id.size() + 1)).second) {
-        throw DataError(at(item_file, line_no) + "duplicate item '" + raw + "'");
-      }
-      for (auto v : f) check_utf8(item_file, line_no, "text", v);
-      ds.catalog.raw_id.push_back(raw);
-      ds.catalog.title.emplace_back(title >= 0 ? f[title] : "");
-      ds.catalog.brand.emplace_back(brand >= 0 ? f[brand] : "");
-      ds.catalog.categories.push_back(cats >= 0 ? join_tokens(f[cats]) : "");
-    });
-  }
-  const bool have_items = !item_id.empty();
-
+  if (fs::exists(item_file)) read_recbole_items(item_file, opt, ds.catalog, item_id);
   const std::string inter_file = (fs::path(dir) / (name + ".inter")).string();
-  const std::string text = read_file(inter_file);
-  if (text.empty()) throw DataError(inter_file + ": empty file");
-  struct Row {
-    int32_t user, item;
-    double time;
-  };
-  std::vector<Row> rows;
-  std::unordered_map<std::string, int32_t> user_id;
-  AtomicHeader h;
-  int ucol = -1, icol = -1, tcol = -1;
-  for_each_line(inter_file, text, [&](int64_t line_no, std::string_view line) {
-    const auto f = split(line, '\t');
-    if (line_no == 1) {
-      h = parse_atomic_header(inter_file, line);
-      ucol = h.index("user_id");
-      icol = h.index("item_id");
-      tcol = h.index("timestamp");
-      if (ucol < 0 || icol < 0) {
-        throw DataError(at(inter_file, 1) + "header needs fields 'user_id' and 'item_id'");
-      }
-      return;
-    }
-    if (f.size() != h.names.size()) {
-      throw DataError(at(inter_file, line_no) + "expected " + std::to_string(h.names.size()) +
-                      " tab-separated fields, got " + std::to_string(f.size()));
-    }
-    const std::string u(f[ucol]), i(f[icol]);
-    auto uit = user_id.emplace(u, static_cast<int32_t>(user_id.size())).first;
-    auto iit = item_id.find(i);
-    if (iit == item_id.end()) {
-      if (have_items) {
-        throw DataError(at(inter_file, line_no) + "item '" + i + "' is not in " + name + ".item");
-      }
-      iit = item_id.emplace(i, static_cast<int32_t>(item_id.size() + 1)).first;
-      ds.catalog.raw_id.push_back(i);
-    }
-    double t = static_cast<double>(rows.size());
-    if (tcol >= 0) {
-      const std::string ts(f[tcol]);
-      char* end = nullptr;
-      t = std::strtod(ts.c_str(), &end);
-      if (ts.empty() || *end != '\0') {
-        throw DataError(at(inter_file, line_no) + "timestamp '" + ts + "' is not a number");
-      }
-    }
-    rows.push_back({uit->second, iit->second, t});
-  });
-  if (rows.empty()) throw DataError(inter_file + ": no interactions after the header");
-
-  // Group by user (in order of first appearance), each user's items by time (stable).
-  std::vector<size_t> order(rows.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return rows[a].user != rows[b].user ? rows[a].user < rows[b].user : rows[a].time < rows[b].time;
-  });
-  ds.user_raw_ids.resize(user_id.size());
-  for (const auto& [raw, id] : user_id) ds.user_raw_ids[id] = raw;
-  ds.interactions.num_items = static_cast<int64_t>(item_id.size());
+  const InterRows rows = read_recbole_inter(inter_file, name, item_id, ds.catalog);
   const size_t n_items = item_id.size();
+  ds.interactions.num_items = static_cast<int64_t>(n_items);
   ds.catalog.title.resize(n_items);
   ds.catalog.brand.resize(n_items);
   ds.catalog.categories.resize(n_items);
-  std::vector<int32_t> seq;
-  for (size_t k = 0; k < order.size(); ++k) {
-    seq.push_back(rows[order[k]].item);
-    if (k + 1 == order.size() || rows[order[k + 1]].user != rows[order[k]].user) {
-      if (static_cast<int64_t>(seq.size()) < opt.min_length) {
-        throw DataError(inter_file + ": user '" + ds.user_raw_ids[rows[order[k]].user] +
-                        "' has " + std::to_string(seq.size()) +
-                        " interactions; leave-one-out needs at least " +
-                        std::to_string(opt.min_length));
-      }
-      ds.interactions.add_user(seq);
-      seq.clear();
-    }
-  }
+  group_by_user(rows, inter_file, opt.min_length, ds);
   return ds;
 }
 

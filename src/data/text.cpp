@@ -1,5 +1,7 @@
-// Line splitting, strict integer parsing and UTF-8 validation for the readers.
+// Line splitting, strict integer parsing and UTF-8 validation and encoding for the readers.
 #include "coco/data/text.h"
+
+#include <unicode/utf8.h>
 
 #include <fstream>
 #include <sstream>
@@ -66,6 +68,20 @@ size_t invalid_utf8_offset(std::string_view s) {
     i += n + 1;
   }
   return std::string_view::npos;
+}
+
+void append_utf8(std::string& out, uint32_t cp) {
+  uint8_t bytes[U8_MAX_LENGTH];
+  int32_t n = 0;
+  U8_APPEND_UNSAFE(bytes, n, cp);
+  out.append(reinterpret_cast<const char*>(bytes), static_cast<size_t>(n));
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
 }  // namespace coco

@@ -10,6 +10,7 @@
 #include "coco/common/error.h"
 #include "coco/common/log.h"
 #include "coco/llm/gguf.h"
+#include "gguf_vocab.h"
 
 namespace coco::llm::bpe {
 
@@ -95,36 +96,27 @@ const PreSpec& find_pre(const std::string& name, const std::string& where) {
                    "' (supported: " + known + ")");
 }
 
-}  // namespace
+// tokenizer.ggml.pre, or llama.cpp's "default" when the file names none.
+std::string pre_tokenizer_name(const GgufFile& f) {
+  return f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
+}
 
-BpeSpec spec_from_gguf(const GgufFile& f) {
-  const std::string where = f.path() + ": GGUF key ";
-  BpeSpec spec;
-  spec.source = f.path();
-  spec.merges_place = "GGUF key 'tokenizer.ggml.merges'";
-  const std::string model =
-      f.has("tokenizer.ggml.model") ? f.get_string("tokenizer.ggml.model") : "";
-  if (model != "gpt2")
-    throw ModelError(where + "'tokenizer.ggml.model': expected 'gpt2' for a byte-level BPE, got '" +
-                     model + "'");
-
-  const auto& tokens = f.at("tokenizer.ggml.tokens");
-  if (!tokens.is_array() || tokens.empty())
-    throw ModelError(where + "'tokenizer.ggml.tokens': expected a non-empty string array");
-  const size_t n = tokens.size();
-  spec.tokens.reserve(n);
-  spec.bpe_vocab.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!tokens[i].is_string())
+// tokenizer.ggml.tokens → spec.tokens and bpe_vocab; every token once.
+void read_tokens(const GgufFile& f, const std::string& where, BpeSpec& spec) {
+  spec.tokens = gguf_tokens(f);
+  spec.bpe_vocab.reserve(spec.tokens.size());
+  for (size_t i = 0; i < spec.tokens.size(); ++i) {
+    if (!spec.bpe_vocab.emplace(spec.tokens[i], static_cast<int32_t>(i)).second) {
       throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +
-                       "]: expected a string");
-    spec.tokens.push_back(tokens[i].get<std::string>());
-    if (!spec.bpe_vocab.emplace(spec.tokens.back(), static_cast<int32_t>(i)).second) {
-      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +
-                       "]: duplicate token '" + spec.tokens.back() + "'");
+                       "]: duplicate token '" + spec.tokens[i] + "'");
     }
   }
+}
 
+// tokenizer.ggml.token_type → spec.kinds (all normal when absent); control, user-defined
+// and unknown tokens become added tokens.
+void read_token_kinds(const GgufFile& f, const std::string& where, BpeSpec& spec) {
+  const size_t n = spec.tokens.size();
   spec.kinds.assign(n, TokenKind::kNormal);
   if (f.has("tokenizer.ggml.token_type")) {
     const auto& types = f.at("tokenizer.ggml.token_type");
@@ -154,7 +146,9 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
         k != TokenKind::kUserDefined;  // llama.cpp's parse_special gates control and unknown
     spec.added.push_back(std::move(t));
   }
+}
 
+void read_merges(const GgufFile& f, const std::string& where, BpeSpec& spec) {
   if (!f.has("tokenizer.ggml.merges"))
     throw ModelError(where +
                      "'tokenizer.ggml.merges' is missing (a BPE vocabulary needs its merges)");
@@ -172,14 +166,11 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
     }
     spec.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
   }
+}
 
-  std::string pre = "default";
-  if (f.has("tokenizer.ggml.pre")) {
-    pre = f.get_string("tokenizer.ggml.pre");
-  } else {
-    log().warn("[llm] {}: no tokenizer.ggml.pre; using llama.cpp's 'default' pre-tokenizer",
-               f.path());
-  }
+// The named pre-tokenizer's regexes, then the byte-level step; also its ignore_merges.
+const PreSpec& add_pre_tokenizer(const GgufFile& f, const std::string& pre,
+                                 const std::string& where, BpeSpec& spec) {
   const PreSpec& p = find_pre(pre, where);
   for (size_t i = 0; i < p.regexes.size(); ++i) {
     PreTokenizeStep step;
@@ -191,41 +182,56 @@ BpeSpec spec_from_gguf(const GgufFile& f) {
   bytes.kind = PreTokenizeStep::Kind::kByteLevel;
   spec.pre_tokenizer.add(std::move(bytes));
   spec.ignore_merges = p.ignore_merges;
+  return p;
+}
 
-  auto special = [&](const char* key) -> int64_t {
-    if (!f.has(key)) return -1;
-    const int64_t id = f.get_int(key);
-    if (id == 0xFFFFFFFFll || id == -1) return -1;
-    if (id < 0 || id >= static_cast<int64_t>(n)) {
-      throw ModelError(where + "'" + key + "': id " + std::to_string(id) +
-                       " is outside the vocabulary of " + std::to_string(n) + " tokens");
-    }
-    return id;
-  };
-  spec.bos = p.no_bos ? -1 : special("tokenizer.ggml.bos_token_id");
-  spec.eos = special("tokenizer.ggml.eos_token_id");
-  spec.unk = special("tokenizer.ggml.unknown_token_id");
-  spec.pad = special("tokenizer.ggml.padding_token_id");
+// BOS/EOS/UNK/PAD ids and whether BOS is prepended (the pre-tokenizer's default unless
+// tokenizer.ggml.add_bos_token says otherwise).
+void read_special_ids(const GgufFile& f, const std::string& where, const PreSpec& p,
+                      const std::string& pre, BpeSpec& spec) {
+  const size_t n = spec.tokens.size();
+  spec.bos = p.no_bos ? -1 : gguf_token_id(f, "tokenizer.ggml.bos_token_id", n, "tokens");
+  spec.eos = gguf_token_id(f, "tokenizer.ggml.eos_token_id", n, "tokens");
+  spec.unk = gguf_token_id(f, "tokenizer.ggml.unknown_token_id", n, "tokens");
+  spec.pad = gguf_token_id(f, "tokenizer.ggml.padding_token_id", n, "tokens");
   spec.add_bos = p.add_bos;
-  if (f.has("tokenizer.ggml.add_bos_token")) {
-    const auto& v = f.at("tokenizer.ggml.add_bos_token");
-    if (!v.is_boolean())
-      throw ModelError(where + "'tokenizer.ggml.add_bos_token': expected a bool");
-    spec.add_bos = v.get<bool>();
-  }
+  gguf_read_bool(f, "tokenizer.ggml.add_bos_token", spec.add_bos);
   if (spec.add_bos && spec.bos < 0) {
     throw ModelError(where +
                      "'tokenizer.ggml.bos_token_id': the vocabulary asks for a BOS token "
                      "(tokenizer.ggml.add_bos_token or pre-tokenizer '" +
                      pre + "') but has none");
   }
+}
+
+}  // namespace
+
+BpeSpec spec_from_gguf(const GgufFile& f) {
+  const std::string where = gguf_key_place(f);
+  BpeSpec spec;
+  spec.source = f.path();
+  spec.merges_place = "GGUF key 'tokenizer.ggml.merges'";
+  const std::string model = gguf_tokenizer_model(f);
+  if (model != "gpt2")
+    throw ModelError(where + "'tokenizer.ggml.model': expected 'gpt2' for a byte-level BPE, got '" +
+                     model + "'");
+  read_tokens(f, where, spec);
+  read_token_kinds(f, where, spec);
+  read_merges(f, where, spec);
+  if (!f.has("tokenizer.ggml.pre")) {
+    log().warn("[llm] {}: no tokenizer.ggml.pre; using llama.cpp's 'default' pre-tokenizer",
+               f.path());
+  }
+  const std::string pre = pre_tokenizer_name(f);
+  const PreSpec& p = add_pre_tokenizer(f, pre, where, spec);
+  read_special_ids(f, where, p, pre, spec);
   return spec;
 }
 
 void write_hf_tokenizer(const GgufFile& f, const std::string& dir) {
   using json = nlohmann::json;
   const BpeSpec spec = spec_from_gguf(f);
-  const std::string pre = f.has("tokenizer.ggml.pre") ? f.get_string("tokenizer.ggml.pre") : "default";
+  const std::string pre = pre_tokenizer_name(f);
   const PreSpec& p = find_pre(pre, f.path() + ": ");
   // Every token keeps its id in model.vocab (GPT-2's own tokenizer.json lists <|endoftext|>
   // both there and among the added tokens); merges as pairs, since a token may hold a space.

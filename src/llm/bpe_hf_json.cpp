@@ -192,23 +192,8 @@ void parse_post_processor(const Reader& r, const json& p, const std::string& pat
   }
 }
 
-}  // namespace
-
-BpeSpec spec_from_hf_json(const std::string& path) {
-  namespace fs = std::filesystem;
-  const Reader r(path);
-  const json j = parse_file(path);
-  if (!j.is_object()) r.fail("(top level)", "expected an object");
-  for (const char* key : {"truncation", "padding"}) {
-    if (!r.get(j, key).is_null())
-      r.fail(key, "not supported (set truncation and padding with BatchEncodeOptions instead)");
-  }
-  BpeSpec spec;
-  spec.source = path;
-  spec.merges_place = "model.merges";
-
-  // model: the vocabulary and the merges.
-  const json& model = r.object(j, "model", "model");
+// The model's options that would change the ids and are not implemented are errors.
+void check_bpe_model(const Reader& r, const json& model) {
   const std::string type = r.string(model, "type", "model.type");
   if (type != "BPE")
     r.fail("model.type", "expected 'BPE' (a byte-level BPE tokenizer), got '" + type + "'");
@@ -225,19 +210,40 @@ BpeSpec spec_from_hf_json(const std::string& path) {
   }
   if (r.boolean(model, "fuse_unk", "model.fuse_unk", false))
     r.fail("model.fuse_unk", "fusing unknown tokens is not supported");
-  spec.ignore_merges = r.boolean(model, "ignore_merges", "model.ignore_merges", false);
+}
 
+bool is_token_id(const json& id) {
+  return id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX;
+}
+
+// One entry of added_tokens (its id already checked).
+AddedToken added_token(const Reader& r, const json& a, const std::string& at) {
+  AddedToken t;
+  t.id = static_cast<int32_t>(a["id"].get<int64_t>());
+  t.content = r.string(a, "content", at + ".content");
+  if (t.content.empty()) r.fail(at + ".content", "empty");
+  t.special = r.boolean(a, "special", at + ".special", false);
+  t.normalized = r.boolean(a, "normalized", at + ".normalized", !t.special);
+  t.lstrip = r.boolean(a, "lstrip", at + ".lstrip", false);
+  t.rstrip = r.boolean(a, "rstrip", at + ".rstrip", false);
+  if (r.boolean(a, "single_word", at + ".single_word", false))
+    r.fail(at + ".single_word", "single-word added tokens are not supported");
+  return t;
+}
+
+// model.vocab and added_tokens → spec.tokens, kinds, bpe_vocab and added; the ids of both
+// together must run from 0 without gaps, and an id in both must name the same text.
+void read_vocabulary(const Reader& r, const json& j, const json& model, BpeSpec& spec) {
   const json& vocab = r.object(model, "vocab", "model.vocab");
   int64_t size = 0;
   for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-      r.fail("model.vocab." + token, "expected a token id, got " + id.dump());
+    if (!is_token_id(id)) r.fail("model.vocab." + token, "expected a token id, got " + id.dump());
     size = std::max<int64_t>(size, id.get<int64_t>() + 1);
   }
   const json& added = r.array(j, "added_tokens", "added_tokens");
   for (size_t i = 0; i < added.size(); ++i) {
     const json& id = r.get(added[i], "id");
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+    if (!is_token_id(id))
       r.fail("added_tokens[" + std::to_string(i) + "].id", "expected a token id, got " + id.dump());
     size = std::max<int64_t>(size, id.get<int64_t>() + 1);
   }
@@ -256,17 +262,7 @@ BpeSpec spec_from_hf_json(const std::string& path) {
   }
   for (size_t i = 0; i < added.size(); ++i) {
     const std::string at = "added_tokens[" + std::to_string(i) + "]";
-    const json& a = added[i];
-    AddedToken t;
-    t.id = static_cast<int32_t>(a["id"].get<int64_t>());
-    t.content = r.string(a, "content", at + ".content");
-    if (t.content.empty()) r.fail(at + ".content", "empty");
-    t.special = r.boolean(a, "special", at + ".special", false);
-    t.normalized = r.boolean(a, "normalized", at + ".normalized", !t.special);
-    t.lstrip = r.boolean(a, "lstrip", at + ".lstrip", false);
-    t.rstrip = r.boolean(a, "rstrip", at + ".rstrip", false);
-    if (r.boolean(a, "single_word", at + ".single_word", false))
-      r.fail(at + ".single_word", "single-word added tokens are not supported");
+    AddedToken t = added_token(r, added[i], at);
     const auto k = static_cast<size_t>(t.id);
     if (filled[k] && spec.tokens[k] != t.content)
       r.fail(at + ".id", "id " + std::to_string(k) + " is '" + spec.tokens[k] + "' in model.vocab");
@@ -280,7 +276,10 @@ BpeSpec spec_from_hf_json(const std::string& path) {
       r.fail("model.vocab",
              "no token has id " + std::to_string(k) + " (ids must run from 0 without gaps)");
   }
+}
 
+// model.merges: "left right" strings or [left, right] pairs.
+void read_merges(const Reader& r, const json& model, BpeSpec& spec) {
   const json& merges = r.array(model, "merges", "model.merges");
   spec.merges.reserve(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
@@ -298,8 +297,10 @@ BpeSpec spec_from_hf_json(const std::string& path) {
              "expected 'left right' or [left, right], got " + m.dump());
     }
   }
+}
 
-  // The text pipeline.
+// Normalizer, pre-tokenizer (exactly one ByteLevel step), decoder and post-processor.
+Template read_text_pipeline(const Reader& r, const json& j, BpeSpec& spec) {
   parse_normalizer(r, r.get(j, "normalizer"), "normalizer", spec.normalizer);
   parse_pre_tokenizer(r, r.get(j, "pre_tokenizer"), "pre_tokenizer", spec.pre_tokenizer);
   int byte_levels = 0;
@@ -315,48 +316,79 @@ BpeSpec spec_from_hf_json(const std::string& path) {
   if (!decoder.is_object()) r.fail("decoder", "expected the ByteLevel decoder");
   r.type(decoder, "decoder", "decoder", {"ByteLevel"});
   Template tmpl;
-  parse_post_processor(r, r.get(j, "post_processor"), "post_processor", size, tmpl);
+  parse_post_processor(r, r.get(j, "post_processor"), "post_processor",
+                       static_cast<int64_t>(spec.tokens.size()), tmpl);
+  return tmpl;
+}
+
+// The id of a token's text (added tokens first), or -1.
+int64_t id_of(const BpeSpec& spec, const std::string& token) {
+  for (const auto& a : spec.added)
+    if (a.content == token) return a.id;
+  const auto it = spec.bpe_vocab.find(token);
+  return it == spec.bpe_vocab.end() ? -1 : it->second;
+}
+
+// tokenizer_config.json beside `path`, when present: the special tokens by name and
+// add_bos_token, which win over the template's BOS.
+void read_tokenizer_config(const std::string& path, BpeSpec& spec) {
+  namespace fs = std::filesystem;
+  const fs::path config_path = fs::path(path).parent_path() / "tokenizer_config.json";
+  if (!fs::exists(config_path)) return;
+  const Reader c(config_path.string());
+  const json cfg = parse_file(config_path.string());
+  if (!cfg.is_object()) c.fail("(top level)", "expected an object");
+  const auto token = [&](const char* key, int64_t& id) {
+    const json& v = c.get(cfg, key);
+    if (v.is_null()) return;
+    // A plain string, or an AddedToken object with its "content".
+    const json& content = v.is_object() ? c.get(v, "content") : v;
+    if (!content.is_string()) c.fail(key, "expected a token string, got " + v.dump());
+    id = id_of(spec, content.get<std::string>());
+    if (id < 0) c.fail(key, "'" + content.get<std::string>() + "' is not a token of " + path);
+  };
+  token("bos_token", spec.bos);
+  token("eos_token", spec.eos);
+  token("pad_token", spec.pad);
+  if (spec.unk < 0) token("unk_token", spec.unk);
+  // Llama-style tokenizers rebuild their template from add_bos_token, so it wins when given.
+  spec.add_bos = c.boolean(cfg, "add_bos_token", "add_bos_token", spec.add_bos);
+  if (c.boolean(cfg, "add_eos_token", "add_eos_token", false))
+    c.fail("add_eos_token", "appending EOS by default is not supported (pass add_eos to encode)");
+  if (spec.add_bos && spec.bos < 0) c.fail("add_bos_token", "true, but there is no bos_token");
+}
+
+}  // namespace
+
+BpeSpec spec_from_hf_json(const std::string& path) {
+  const Reader r(path);
+  const json j = parse_file(path);
+  if (!j.is_object()) r.fail("(top level)", "expected an object");
+  for (const char* key : {"truncation", "padding"}) {
+    if (!r.get(j, key).is_null())
+      r.fail(key, "not supported (set truncation and padding with BatchEncodeOptions instead)");
+  }
+  BpeSpec spec;
+  spec.source = path;
+  spec.merges_place = "model.merges";
+  const json& model = r.object(j, "model", "model");
+  check_bpe_model(r, model);
+  spec.ignore_merges = r.boolean(model, "ignore_merges", "model.ignore_merges", false);
+  read_vocabulary(r, j, model, spec);
+  read_merges(r, model, spec);
+  const Template tmpl = read_text_pipeline(r, j, spec);
 
   // Special ids: tokenizer_config.json names them; the template's BOS otherwise.
-  const auto id_of = [&](const std::string& token) -> int64_t {
-    for (const auto& a : spec.added)
-      if (a.content == token) return a.id;
-    const auto it = spec.bpe_vocab.find(token);
-    return it == spec.bpe_vocab.end() ? -1 : it->second;
-  };
   if (const json& unk = r.get(model, "unk_token"); !unk.is_null()) {
-    if (!unk.is_string() || id_of(unk.get<std::string>()) < 0)
+    if (!unk.is_string() || id_of(spec, unk.get<std::string>()) < 0)
       r.fail("model.unk_token", unk.dump() + " is not a token of the vocabulary");
-    spec.unk = id_of(unk.get<std::string>());
+    spec.unk = id_of(spec, unk.get<std::string>());
   }
   if (tmpl.bos >= 0) {
     spec.bos = tmpl.bos;
     spec.add_bos = true;
   }
-  const fs::path config_path = fs::path(path).parent_path() / "tokenizer_config.json";
-  if (fs::exists(config_path)) {
-    const Reader c(config_path.string());
-    const json cfg = parse_file(config_path.string());
-    if (!cfg.is_object()) c.fail("(top level)", "expected an object");
-    const auto token = [&](const char* key, int64_t& id) {
-      const json& v = c.get(cfg, key);
-      if (v.is_null()) return;
-      // A plain string, or an AddedToken object with its "content".
-      const json& content = v.is_object() ? c.get(v, "content") : v;
-      if (!content.is_string()) c.fail(key, "expected a token string, got " + v.dump());
-      id = id_of(content.get<std::string>());
-      if (id < 0) c.fail(key, "'" + content.get<std::string>() + "' is not a token of " + path);
-    };
-    token("bos_token", spec.bos);
-    token("eos_token", spec.eos);
-    token("pad_token", spec.pad);
-    if (spec.unk < 0) token("unk_token", spec.unk);
-    // Llama-style tokenizers rebuild their template from add_bos_token, so it wins when given.
-    spec.add_bos = c.boolean(cfg, "add_bos_token", "add_bos_token", spec.add_bos);
-    if (c.boolean(cfg, "add_eos_token", "add_eos_token", false))
-      c.fail("add_eos_token", "appending EOS by default is not supported (pass add_eos to encode)");
-    if (spec.add_bos && spec.bos < 0) c.fail("add_bos_token", "true, but there is no bos_token");
-  }
+  read_tokenizer_config(path, spec);
   return spec;
 }
 

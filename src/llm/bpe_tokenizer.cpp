@@ -38,16 +38,12 @@ void BpeTokenizer::Matcher::index() {
 }
 
 BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)) {
-  const auto lookup = [&](const std::string& s) {
-    const auto it = spec_.bpe_vocab.find(s);
-    return it == spec_.bpe_vocab.end() ? -1 : it->second;
-  };
   merges_.reserve(spec_.merges.size());
   for (size_t i = 0; i < spec_.merges.size(); ++i) {
     const auto& [a, b] = spec_.merges[i];
     const std::string where =
         spec_.source + ": " + spec_.merges_place + "[" + std::to_string(i) + "]";
-    const int32_t left = lookup(a), right = lookup(b), merged = lookup(a + b);
+    const int32_t left = bpe_id(a), right = bpe_id(b), merged = bpe_id(a + b);
     if (left < 0) throw ModelError(where + ": '" + a + "' is not a token of the vocabulary");
     if (right < 0) throw ModelError(where + ": '" + b + "' is not a token of the vocabulary");
     if (merged < 0)
@@ -118,31 +114,32 @@ void BpeTokenizer::split_added(std::vector<Fragment>& fragments, const Matcher& 
   fragments = std::move(out);
 }
 
-void BpeTokenizer::encode_word(const std::string& word, std::vector<int64_t>& out) const {
-  const auto lookup = [&](const std::string& s) {
-    const auto it = spec_.bpe_vocab.find(s);
-    return it == spec_.bpe_vocab.end() ? -1 : it->second;
-  };
-  if (spec_.ignore_merges) {
-    if (const int32_t id = lookup(word); id >= 0) {
-      out.push_back(id);
-      return;
-    }
-  }
-  struct Symbol {
-    int32_t id;
-    int32_t prev, next;
-    size_t begin, len;
-  };
+int32_t BpeTokenizer::bpe_id(const std::string& symbol) const {
+  const auto it = spec_.bpe_vocab.find(symbol);
+  return it == spec_.bpe_vocab.end() ? -1 : it->second;
+}
+
+// One symbol of a word being merged: a doubly linked list over the word's bytes.
+struct BpeTokenizer::Symbol {
+  int32_t id;          // -1: not in the vocabulary
+  int32_t prev, next;  // neighbours, -1 at the ends
+  size_t begin, len;   // bytes of the word; len 0 once merged into its left neighbour
+};
+
+std::vector<BpeTokenizer::Symbol> BpeTokenizer::characters(const std::string& word) const {
   std::vector<Symbol> syms;
   for (size_t pos = 0; pos < word.size();) {
     const size_t len =
         std::min(utf8_length(static_cast<unsigned char>(word[pos])), word.size() - pos);
     const int32_t n = static_cast<int32_t>(syms.size());
-    syms.push_back({lookup(word.substr(pos, len)), n - 1, -1, pos, len});
+    syms.push_back({bpe_id(word.substr(pos, len)), n - 1, -1, pos, len});
     if (n > 0) syms[static_cast<size_t>(n - 1)].next = n;
     pos += len;
   }
+  return syms;
+}
+
+void BpeTokenizer::merge(std::vector<Symbol>& syms) const {
   struct Candidate {
     int32_t rank, left, right, left_id, right_id, merged;
     bool operator>(const Candidate& o) const {
@@ -174,6 +171,10 @@ void BpeTokenizer::encode_word(const std::string& word, std::vector<int64_t>& ou
     consider(l.prev, c.left);
     consider(c.left, l.next);
   }
+}
+
+void BpeTokenizer::emit(const std::string& word, const std::vector<Symbol>& syms,
+                        std::vector<int64_t>& out) const {
   for (int32_t i = syms.empty() ? -1 : 0; i >= 0; i = syms[static_cast<size_t>(i)].next) {
     const Symbol& s = syms[static_cast<size_t>(i)];
     if (s.id >= 0) {
@@ -189,6 +190,18 @@ void BpeTokenizer::encode_word(const std::string& word, std::vector<int64_t>& ou
       }
     }
   }
+}
+
+void BpeTokenizer::encode_word(const std::string& word, std::vector<int64_t>& out) const {
+  if (spec_.ignore_merges) {
+    if (const int32_t id = bpe_id(word); id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  std::vector<Symbol> syms = characters(word);
+  merge(syms);
+  emit(word, syms, out);
 }
 
 std::vector<int64_t> BpeTokenizer::encode(const std::string& text, bool parse_special) const {

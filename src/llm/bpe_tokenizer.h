@@ -77,9 +77,18 @@ class BpeTokenizer {
     void index();
   };
 
+  struct Symbol;
+
   void split_added(std::vector<Fragment>& fragments, const Matcher& matcher,
                    bool parse_special) const;
+  /// BPE of one pre-token: its characters, merged by rank, emitted as ids.
   void encode_word(const std::string& word, std::vector<int64_t>& out) const;
+  std::vector<Symbol> characters(const std::string& word) const;
+  void merge(std::vector<Symbol>& syms) const;
+  void emit(const std::string& word, const std::vector<Symbol>& syms,
+            std::vector<int64_t>& out) const;
+  /// The id BPE gives a symbol's text, or -1.
+  int32_t bpe_id(const std::string& symbol) const;
   const Merge* find_merge(int32_t left, int32_t right) const;
 
   BpeSpec spec_;

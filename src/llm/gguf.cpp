@@ -182,6 +182,105 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+struct Preamble {
+  uint32_t version;
+  uint64_t n_tensors;
+  uint64_t n_kv;
+};
+
+// Magic, version and the two counts at the start of the file.
+Preamble read_preamble(Cursor& c) {
+  char magic[4];
+  c.read(magic, 4, "magic");
+  if (std::memcmp(magic, "GGUF", 4) != 0) c.fail("bad magic (expected \"GGUF\")");
+  Preamble p;
+  p.version = c.get<uint32_t>("version");
+  if (p.version != 2 && p.version != 3) {
+    c.fail("unsupported GGUF version " + std::to_string(p.version) + " (expected 2 or 3)");
+  }
+  p.n_tensors = c.get<uint64_t>("tensor count");
+  p.n_kv = c.get<uint64_t>("metadata count");
+  return p;
+}
+
+void read_metadata(Cursor& c, uint64_t n_kv, std::map<std::string, GgufMetadataValue>& out) {
+  // A key is at least 8 (length) + 4 (type) + 1 bytes.
+  if (n_kv > c.left() / 13) {
+    c.fail("metadata count " + std::to_string(n_kv) + " cannot fit in the file");
+  }
+  for (uint64_t i = 0; i < n_kv; ++i) {
+    std::string key = c.string("metadata key");
+    if (out.count(key)) c.fail("duplicate metadata key '" + key + "'");
+    out[key] = read_value(c, key);
+  }
+}
+
+// general.alignment when present (a power of two), 32 otherwise.
+uint64_t read_alignment(const std::string& path,
+                        const std::map<std::string, GgufMetadataValue>& metadata) {
+  const auto it = metadata.find("general.alignment");
+  if (it == metadata.end()) return 32;
+  const auto& a = it->second;
+  if (a.type != GgufValueType::kUint32 || a.value.get<uint64_t>() == 0 ||
+      (a.value.get<uint64_t>() & (a.value.get<uint64_t>() - 1)) != 0) {
+    throw ModelError(path +
+                     ": metadata key 'general.alignment': expected a power of two "
+                     "uint32, got " +
+                     a.value.dump());
+  }
+  return a.value.get<uint64_t>();
+}
+
+// One entry of the tensor directory; its offset is still relative to the data section.
+GgufTensorInfo read_tensor_info(Cursor& c, uint64_t alignment,
+                                const std::map<std::string, size_t>& index) {
+  GgufTensorInfo t;
+  t.name = c.string("tensor name");
+  if (index.count(t.name)) c.fail("duplicate tensor name '" + t.name + "'");
+  const auto n_dims = c.get<uint32_t>("tensor dimension count");
+  if (n_dims == 0 || n_dims > kMaxDims) {
+    c.fail("tensor '" + t.name + "': " + std::to_string(n_dims) + " dimensions (expected 1..4)");
+  }
+  for (uint32_t d = 0; d < n_dims; ++d) {
+    const auto ne = c.get<uint64_t>("tensor dimension");
+    if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      c.fail("tensor '" + t.name + "': dimension " + std::to_string(ne) + " too large");
+    }
+    t.ne.push_back(static_cast<int64_t>(ne));
+  }
+  const auto type = c.get<uint32_t>("tensor type");
+  if (!ggml::type_traits(type))
+    c.fail("tensor '" + t.name + "': unknown ggml tensor type " + std::to_string(type));
+  t.type = static_cast<GgmlType>(type);
+  t.offset = c.get<uint64_t>("tensor data offset");
+  if (t.offset % alignment != 0) {
+    c.fail("tensor '" + t.name + "': data offset " + std::to_string(t.offset) +
+           " is not a multiple of the alignment " + std::to_string(alignment));
+  }
+  t.nbytes = tensor_bytes(t, c);
+  return t;
+}
+
+// Makes every offset absolute, checking that each tensor's data lies inside the file.
+void place_tensor_data(const std::string& path, uint64_t file_size, uint64_t data_start,
+                       std::vector<GgufTensorInfo>& tensors) {
+  for (auto& t : tensors) {
+    const bool starts_inside = t.offset <= file_size && data_start <= file_size - t.offset;
+    const uint64_t available = starts_inside ? file_size - t.offset - data_start : 0;
+    if (t.nbytes > available) {
+      throw ModelError(path + ": GGUF tensor '" + t.name + "' (" +
+                       ggml_type_name(static_cast<uint32_t>(t.type)) + " " + shape_str(t.shape()) +
+                       "): data at offset " +
+                       (starts_inside
+                            ? std::to_string(data_start + t.offset)
+                            : std::to_string(data_start) + " + " + std::to_string(t.offset)) +
+                       " runs past the end of the file: " + std::to_string(t.nbytes) +
+                       " bytes expected, " + std::to_string(available) + " available");
+    }
+    t.offset += data_start;
+  }
+}
+
 }  // namespace
 
 std::string ggml_type_name(uint32_t type) {
@@ -202,85 +301,23 @@ GgufFile::GgufFile(const std::string& path) : path_(path), in_(path, std::ios::b
   file_size_ = static_cast<uint64_t>(in_.tellg());
   in_.seekg(0);
   Cursor c(in_, path_, file_size_);
-
-  char magic[4];
-  c.read(magic, 4, "magic");
-  if (std::memcmp(magic, "GGUF", 4) != 0) c.fail("bad magic (expected \"GGUF\")");
-  version_ = c.get<uint32_t>("version");
-  if (version_ != 2 && version_ != 3) {
-    c.fail("unsupported GGUF version " + std::to_string(version_) + " (expected 2 or 3)");
+  const Preamble pre = read_preamble(c);
+  version_ = pre.version;
+  read_metadata(c, pre.n_kv, metadata_);
+  // A tensor info is at least 8 + 4 + 8 + 4 + 8 bytes.
+  if (pre.n_tensors > c.left() / 32) {
+    c.fail("tensor count " + std::to_string(pre.n_tensors) + " cannot fit in the file");
   }
-  const auto n_tensors = c.get<uint64_t>("tensor count");
-  const auto n_kv = c.get<uint64_t>("metadata count");
-  // A key is at least 8 (length) + 4 (type) + 1 bytes; a tensor info at least 8 + 4 + 8 + 4 + 8.
-  if (n_kv > c.left() / 13) {
-    c.fail("metadata count " + std::to_string(n_kv) + " cannot fit in the file");
-  }
-  for (uint64_t i = 0; i < n_kv; ++i) {
-    std::string key = c.string("metadata key");
-    if (metadata_.count(key)) c.fail("duplicate metadata key '" + key + "'");
-    metadata_[key] = read_value(c, key);
-  }
-  if (n_tensors > c.left() / 32) {
-    c.fail("tensor count " + std::to_string(n_tensors) + " cannot fit in the file");
-  }
-  if (has("general.alignment")) {
-    const auto& a = metadata_.at("general.alignment");
-    if (a.type != GgufValueType::kUint32 || a.value.get<uint64_t>() == 0 ||
-        (a.value.get<uint64_t>() & (a.value.get<uint64_t>() - 1)) != 0) {
-      throw ModelError(path_ +
-                       ": metadata key 'general.alignment': expected a power of two "
-                       "uint32, got " +
-                       a.value.dump());
-    }
-    alignment_ = a.value.get<uint64_t>();
-  }
-  tensors_.reserve(n_tensors);
-  for (uint64_t i = 0; i < n_tensors; ++i) {
-    GgufTensorInfo t;
-    t.name = c.string("tensor name");
-    if (index_.count(t.name)) c.fail("duplicate tensor name '" + t.name + "'");
-    const auto n_dims = c.get<uint32_t>("tensor dimension count");
-    if (n_dims == 0 || n_dims > kMaxDims) {
-      c.fail("tensor '" + t.name + "': " + std::to_string(n_dims) + " dimensions (expected 1..4)");
-    }
-    for (uint32_t d = 0; d < n_dims; ++d) {
-      const auto ne = c.get<uint64_t>("tensor dimension");
-      if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        c.fail("tensor '" + t.name + "': dimension " + std::to_string(ne) + " too large");
-      }
-      t.ne.push_back(static_cast<int64_t>(ne));
-    }
-    const auto type = c.get<uint32_t>("tensor type");
-    if (!ggml::type_traits(type))
-      c.fail("tensor '" + t.name + "': unknown ggml tensor type " + std::to_string(type));
-    t.type = static_cast<GgmlType>(type);
-    t.offset = c.get<uint64_t>("tensor data offset");
-    if (t.offset % alignment_ != 0) {
-      c.fail("tensor '" + t.name + "': data offset " + std::to_string(t.offset) +
-             " is not a multiple of the alignment " + std::to_string(alignment_));
-    }
-    t.nbytes = tensor_bytes(t, c);
+  alignment_ = read_alignment(path_, metadata_);
+  tensors_.reserve(pre.n_tensors);
+  for (uint64_t i = 0; i < pre.n_tensors; ++i) {
+    GgufTensorInfo t = read_tensor_info(c, alignment_, index_);
     index_[t.name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }
   // Data starts at the next multiple of the alignment after the header.
   const uint64_t data_start = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
-  for (auto& t : tensors_) {
-    const bool starts_inside = t.offset <= file_size_ && data_start <= file_size_ - t.offset;
-    const uint64_t available = starts_inside ? file_size_ - t.offset - data_start : 0;
-    if (t.nbytes > available) {
-      throw ModelError(path_ + ": GGUF tensor '" + t.name + "' (" +
-                       ggml_type_name(static_cast<uint32_t>(t.type)) + " " + shape_str(t.shape()) +
-                       "): data at offset " +
-                       (starts_inside
-                            ? std::to_string(data_start + t.offset)
-                            : std::to_string(data_start) + " + " + std::to_string(t.offset)) +
-                       " runs past the end of the file: " + std::to_string(t.nbytes) +
-                       " bytes expected, " + std::to_string(available) + " available");
-    }
-    t.offset += data_start;
-  }
+  place_tensor_data(path_, file_size_, data_start, tensors_);
 }
 
 const nlohmann::json& GgufFile::at(const std::string& key) const {

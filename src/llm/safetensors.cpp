@@ -32,6 +32,85 @@ const char* dtype_name(torch::Dtype d) {
   return nullptr;
 }
 
+// Errors "<file>: safetensors <where>: <what>".
+struct Fail {
+  const std::string& path;
+  ModelError operator()(const std::string& where, const std::string& what) const {
+    return ModelError(path + ": safetensors " + where + ": " + what);
+  }
+};
+
+// The 8-byte header length and the JSON header after it (an object).
+Json read_header(std::ifstream& in, uint64_t file_size, const Fail& fail, uint64_t& header_len) {
+  header_len = 0;
+  if (file_size < 8)
+    throw fail("offset 0", "file has " + std::to_string(file_size) + " bytes, expected at least 8");
+  in.read(reinterpret_cast<char*>(&header_len), 8);
+  if (header_len > file_size - 8 || header_len > kMaxHeader) {
+    throw fail("offset 0", "header length " + std::to_string(header_len) + " exceeds the file (" +
+                               std::to_string(file_size) + " bytes)");
+  }
+  std::string text(header_len, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header_len));
+  if (!in) throw fail("header", "read error");
+  Json header;
+  try {
+    header = Json::parse(text);
+  } catch (const Json::exception& e) {
+    throw fail("header", std::string("invalid JSON (") + e.what() + ")");
+  }
+  if (!header.is_object()) throw fail("header", "expected a JSON object");
+  return header;
+}
+
+// One tensor's header entry, checked against the data section of `data_size` bytes that
+// starts at `data_start`.
+SafetensorsEntry parse_entry(const std::string& name, const Json& v, uint64_t data_start,
+                             uint64_t data_size, const Fail& fail) {
+  const std::string where = "tensor '" + name + "'";
+  if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+      !v.contains("data_offsets")) {
+    throw fail(where, "expected an object with dtype, shape and data_offsets");
+  }
+  SafetensorsEntry e;
+  e.name = name;
+  const DtypeInfo* info = nullptr;
+  for (const auto& d : kDtypes) {
+    if (v["dtype"].is_string() && v["dtype"].get<std::string>() == d.name) info = &d;
+  }
+  if (!info)
+    throw fail(where, "unsupported dtype " + v["dtype"].dump() + " (supported: F32, F16, BF16)");
+  e.dtype = info->dtype;
+  if (!v["shape"].is_array()) throw fail(where, "shape must be an array");
+  uint64_t numel = 1;
+  for (const auto& d : v["shape"]) {
+    if (!d.is_number_unsigned())
+      throw fail(where, "shape entry " + d.dump() + " is not a non-negative integer");
+    const auto n = d.get<uint64_t>();
+    if (n != 0 && numel > (uint64_t{1} << 42) / n) throw fail(where, "element count overflows");
+    numel *= n;
+    e.shape.push_back(static_cast<int64_t>(n));
+  }
+  const auto& off = v["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+      !off[1].is_number_unsigned()) {
+    throw fail(where, "data_offsets must be [begin, end]");
+  }
+  const auto begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
+  if (begin > end || end > data_size) {
+    throw fail(where, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                          "] outside the data section of " + std::to_string(data_size) + " bytes");
+  }
+  if (end - begin != numel * info->size) {
+    throw fail(where, "data_offsets span " + std::to_string(end - begin) + " bytes, expected " +
+                          std::to_string(numel * info->size) + " for shape " + v["shape"].dump() +
+                          " " + info->name);
+  }
+  e.offset = data_start + begin;
+  e.nbytes = end - begin;
+  return e;
+}
+
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path)
@@ -40,27 +119,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   in_.seekg(0, std::ios::end);
   const auto file_size = static_cast<uint64_t>(in_.tellg());
   in_.seekg(0);
-  auto fail = [&](const std::string& where, const std::string& what) -> ModelError {
-    return ModelError(path_ + ": safetensors " + where + ": " + what);
-  };
+  const Fail fail{path_};
   uint64_t header_len = 0;
-  if (file_size < 8)
-    throw fail("offset 0", "file has " + std::to_string(file_size) + " bytes, expected at least 8");
-  in_.read(reinterpret_cast<char*>(&header_len), 8);
-  if (header_len > file_size - 8 || header_len > kMaxHeader) {
-    throw fail("offset 0", "header length " + std::to_string(header_len) + " exceeds the file (" +
-                               std::to_string(file_size) + " bytes)");
-  }
-  std::string text(header_len, '\0');
-  in_.read(text.data(), static_cast<std::streamsize>(header_len));
-  if (!in_) throw fail("header", "read error");
-  Json header;
-  try {
-    header = Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw fail("header", std::string("invalid JSON (") + e.what() + ")");
-  }
-  if (!header.is_object()) throw fail("header", "expected a JSON object");
+  const Json header = read_header(in_, file_size, fail, header_len);
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = file_size - data_start;
   for (auto& [name, v] : header.items()) {
@@ -72,49 +133,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
       }
       continue;
     }
-    const std::string where = "tensor '" + name + "'";
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
-        !v.contains("data_offsets")) {
-      throw fail(where, "expected an object with dtype, shape and data_offsets");
-    }
-    SafetensorsEntry e;
-    e.name = name;
-    const DtypeInfo* info = nullptr;
-    for (const auto& d : kDtypes) {
-      if (v["dtype"].is_string() && v["dtype"].get<std::string>() == d.name) info = &d;
-    }
-    if (!info)
-      throw fail(where, "unsupported dtype " + v["dtype"].dump() + " (supported: F32, F16, BF16)");
-    e.dtype = info->dtype;
-    if (!v["shape"].is_array()) throw fail(where, "shape must be an array");
-    uint64_t numel = 1;
-    for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned())
-        throw fail(where, "shape entry " + d.dump() + " is not a non-negative integer");
-      const auto n = d.get<uint64_t>();
-      if (n != 0 && numel > (uint64_t{1} << 42) / n) throw fail(where, "element count overflows");
-      numel *= n;
-      e.shape.push_back(static_cast<int64_t>(n));
-    }
-    const auto& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-        !off[1].is_number_unsigned()) {
-      throw fail(where, "data_offsets must be [begin, end]");
-    }
-    const auto begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
-    if (begin > end || end > data_size) {
-      throw fail(where, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                            "] outside the data section of " + std::to_string(data_size) +
-                            " bytes");
-    }
-    if (end - begin != numel * info->size) {
-      throw fail(where, "data_offsets span " + std::to_string(end - begin) + " bytes, expected " +
-                            std::to_string(numel * info->size) + " for shape " + v["shape"].dump() +
-                            " " + info->name);
-    }
-    e.offset = data_start + begin;
-    e.nbytes = end - begin;
-    entries_[name] = std::move(e);
+    entries_[name] = parse_entry(name, v, data_start, data_size, fail);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
+#include "gguf_vocab.h"
 
 namespace coco::llm {
 namespace {
@@ -45,83 +46,65 @@ class ProtoWriter {
   std::string out_;
 };
 
-}  // namespace
+// A float array of one entry per piece; empty when the key is absent.
+std::vector<float> float_array(const GgufFile& f, const char* key, size_t n) {
+  const std::string where = gguf_key_place(f);
+  std::vector<float> out;
+  if (!f.has(key)) return out;
+  const auto& a = f.at(key);
+  if (!a.is_array() || a.size() != n) {
+    throw ModelError(where + "'" + key + "': expected " + std::to_string(n) + " numbers, got " +
+                     std::to_string(a.is_array() ? a.size() : 0));
+  }
+  for (const auto& x : a) {
+    if (!x.is_number()) throw ModelError(where + "'" + key + "': non-numeric entry");
+    out.push_back(x.get<float>());
+  }
+  return out;
+}
 
-SpmVocab SpmVocab::from_gguf(const GgufFile& f) {
-  const std::string where = f.path() + ": GGUF key ";
-  const std::string model =
-      f.has("tokenizer.ggml.model") ? f.get_string("tokenizer.ggml.model") : "";
-  if (model != "llama") {
-    throw ModelError(where + "'tokenizer.ggml.model': unsupported tokenizer '" + model +
-                     "' (supported: llama, the SentencePiece BPE vocabulary)");
-  }
-  const auto& tokens = f.at("tokenizer.ggml.tokens");
-  if (!tokens.is_array() || tokens.empty())
-    throw ModelError(where + "'tokenizer.ggml.tokens': expected a non-empty string array");
-  const size_t n = tokens.size();
-  SpmVocab v;
-  std::set<std::string> seen;
-  for (size_t i = 0; i < n; ++i) {
-    if (!tokens[i].is_string())
-      throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +
-                       "]: expected a string");
-    v.pieces.push_back(tokens[i].get<std::string>());
-  }
-  auto float_array = [&](const char* key) {
-    std::vector<float> out;
-    if (!f.has(key)) return out;
-    const auto& a = f.at(key);
-    if (!a.is_array() || a.size() != n) {
-      throw ModelError(where + "'" + key + "': expected " + std::to_string(n) + " numbers, got " +
-                       std::to_string(a.is_array() ? a.size() : 0));
-    }
-    for (const auto& x : a) {
-      if (!x.is_number()) throw ModelError(where + "'" + key + "': non-numeric entry");
-      out.push_back(x.get<float>());
-    }
-    return out;
-  };
-  v.scores = float_array("tokenizer.ggml.scores");
-  if (v.scores.empty()) v.scores.assign(n, 0.0f);
-  const auto types = float_array("tokenizer.ggml.token_type");
+// tokenizer.ggml.token_type → v.types (all normal when absent) and v.byte_fallback.
+void read_piece_types(const GgufFile& f, SpmVocab& v) {
+  const size_t n = v.pieces.size();
+  const auto types = float_array(f, "tokenizer.ggml.token_type", n);
   for (size_t i = 0; i < n; ++i) {
     const int t = types.empty() ? 1 : static_cast<int>(types[i]);
     if (t < 1 || t > 6) {
-      throw ModelError(where + "'tokenizer.ggml.token_type'[" + std::to_string(i) +
+      throw ModelError(gguf_key_place(f) + "'tokenizer.ggml.token_type'[" + std::to_string(i) +
                        "]: unknown token type " + std::to_string(t) + " (expected 1..6)");
     }
     v.types.push_back(static_cast<SpmPieceType>(t));
     if (t == 6) v.byte_fallback = true;
   }
-  auto special = [&](const char* key, bool required) -> int32_t {
-    if (!f.has(key)) {
-      if (required) throw ModelError(where + "'" + key + "' is missing (the vocabulary needs it)");
-      return -1;
-    }
-    const int64_t id = f.get_int(key);
-    if (id == 0xFFFFFFFFll || id == -1) {
-      if (required) throw ModelError(where + "'" + key + "': no such token (id -1)");
-      return -1;
-    }
-    if (id < 0 || id >= static_cast<int64_t>(n)) {
-      throw ModelError(where + "'" + key + "': id " + std::to_string(id) +
-                       " is outside the vocabulary of " + std::to_string(n) + " pieces");
-    }
-    return static_cast<int32_t>(id);
-  };
-  v.bos_id = special("tokenizer.ggml.bos_token_id", true);
-  v.eos_id = special("tokenizer.ggml.eos_token_id", true);
-  v.unk_id = special("tokenizer.ggml.unknown_token_id", false);
-  v.pad_id = special("tokenizer.ggml.padding_token_id", false);
+}
+
+// A special piece id; a required one must be present and not GGUF's "none".
+int32_t special_id(const GgufFile& f, const char* key, size_t n, bool required) {
+  const std::string where = gguf_key_place(f);
+  if (required && !f.has(key))
+    throw ModelError(where + "'" + key + "' is missing (the vocabulary needs it)");
+  const int64_t id = gguf_token_id(f, key, n, "pieces");
+  if (required && id < 0) throw ModelError(where + "'" + key + "': no such token (id -1)");
+  return static_cast<int32_t>(id);
+}
+
+// BOS/EOS/UNK/PAD ids, and the piece types sentencepiece requires for them: exactly one
+// unknown piece, control pieces for BOS/EOS/PAD.
+void read_special_pieces(const GgufFile& f, SpmVocab& v) {
+  const size_t n = v.pieces.size();
+  v.bos_id = special_id(f, "tokenizer.ggml.bos_token_id", n, true);
+  v.eos_id = special_id(f, "tokenizer.ggml.eos_token_id", n, true);
+  v.unk_id = special_id(f, "tokenizer.ggml.unknown_token_id", n, false);
+  v.pad_id = special_id(f, "tokenizer.ggml.padding_token_id", n, false);
   if (v.unk_id < 0) {
     for (size_t i = 0; i < n; ++i) {
       if (v.types[i] == SpmPieceType::kUnknown) v.unk_id = static_cast<int32_t>(i);
     }
   }
   if (v.unk_id < 0)
-    throw ModelError(
-        where + "'tokenizer.ggml.unknown_token_id' is missing and no piece has the unknown type");
-  // sentencepiece requires exactly one unknown piece and control types for BOS/EOS/PAD.
+    throw ModelError(gguf_key_place(f) +
+                     "'tokenizer.ggml.unknown_token_id' is missing and no piece has the unknown "
+                     "type");
   for (size_t i = 0; i < n; ++i) {
     if (v.types[i] == SpmPieceType::kUnknown && static_cast<int32_t>(i) != v.unk_id) {
       v.types[i] = SpmPieceType::kControl;
@@ -131,12 +114,26 @@ SpmVocab SpmVocab::from_gguf(const GgufFile& f) {
   for (int32_t id : {v.bos_id, v.eos_id, v.pad_id}) {
     if (id >= 0 && id != v.unk_id) v.types[static_cast<size_t>(id)] = SpmPieceType::kControl;
   }
-  if (f.has("tokenizer.ggml.add_space_prefix")) {
-    const auto& a = f.at("tokenizer.ggml.add_space_prefix");
-    if (!a.is_boolean())
-      throw ModelError(where + "'tokenizer.ggml.add_space_prefix': expected a bool");
-    v.add_dummy_prefix = a.get<bool>();
+}
+
+}  // namespace
+
+SpmVocab SpmVocab::from_gguf(const GgufFile& f) {
+  const std::string where = gguf_key_place(f);
+  const std::string model = gguf_tokenizer_model(f);
+  if (model != "llama") {
+    throw ModelError(where + "'tokenizer.ggml.model': unsupported tokenizer '" + model +
+                     "' (supported: llama, the SentencePiece BPE vocabulary)");
   }
+  SpmVocab v;
+  v.pieces = gguf_tokens(f);
+  const size_t n = v.pieces.size();
+  v.scores = float_array(f, "tokenizer.ggml.scores", n);
+  if (v.scores.empty()) v.scores.assign(n, 0.0f);
+  read_piece_types(f, v);
+  read_special_pieces(f, v);
+  gguf_read_bool(f, "tokenizer.ggml.add_space_prefix", v.add_dummy_prefix);
+  std::set<std::string> seen;
   for (size_t i = 0; i < n; ++i) {
     if (!seen.insert(v.pieces[i]).second) {
       throw ModelError(where + "'tokenizer.ggml.tokens'[" + std::to_string(i) +

@@ -16,6 +16,7 @@
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
 #include "coco/llm/spm_vocab.h"
+#include "gguf_vocab.h"
 #include "spm_shim.h"
 
 #ifndef COCO_SPM_SHIM_BUILD_PATH
@@ -161,8 +162,7 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
   }
   if (is_gguf_file(path)) {
     GgufFile file(path);
-    const std::string model =
-        file.has("tokenizer.ggml.model") ? file.get_string("tokenizer.ggml.model") : "";
+    const std::string model = gguf_tokenizer_model(file);
     if (model == "gpt2") return from_bpe(bpe::spec_from_gguf(file));
     if (model != "llama") {
       throw ModelError(path + ": GGUF key 'tokenizer.ggml.model': unsupported tokenizer '" + model +
@@ -170,10 +170,9 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
     }
     Tokenizer t = from_vocab(SpmVocab::from_gguf(file), path);
     if (file.has("tokenizer.ggml.add_bos_token")) {
-      const auto& v = file.at("tokenizer.ggml.add_bos_token");
-      if (!v.is_boolean())
-        throw ModelError(path + ": GGUF key 'tokenizer.ggml.add_bos_token': expected a bool");
-      t.impl_->add_bos = v.get<bool>() && t.bos_id() >= 0;
+      bool add_bos = false;
+      gguf_read_bool(file, "tokenizer.ggml.add_bos_token", add_bos);
+      t.impl_->add_bos = add_bos && t.bos_id() >= 0;
     }
     return t;
   }

@@ -1,5 +1,5 @@
 // Small text helpers shared by the data readers: line splitting, strict integer parsing
-// and UTF-8 validation. Not a general string library.
+// and UTF-8 validation and encoding. Not a general string library.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,17 @@ bool parse_uint(std::string_view token, int64_t& out);
 
 /// Offset of the first byte that is not valid UTF-8, or npos when the text is valid.
 size_t invalid_utf8_offset(std::string_view text);
+
+/// True when `text` is valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+inline bool is_valid_utf8(std::string_view text) {
+  return invalid_utf8_offset(text) == std::string_view::npos;
+}
+
+/// Appends `cp`, a Unicode scalar value, encoded as UTF-8.
+void append_utf8(std::string& out, uint32_t cp);
+
+/// The value of a hexadecimal digit (0-9, a-f, A-F), or -1 for any other character.
+int hex_digit(char c);
 
 /// Calls fn(line_number, line) for each line of `text` (1-based, without "\n" or a
 /// trailing "\r"). Throws DataError "<file>:<n>: file ends in the middle of a line
