@@ -24,7 +24,7 @@ DataOptions DataOptions::from_config(ConfigNode& node) {
   o.name = node.get_string("name", "");
   if (o.name.empty()) node.fail("name", "required: the dataset's folder name, e.g. \"amazon-beauty\"");
   o.path = node.get_optional_string("path");
-  o.format = node.get_choice("format", o.format, {"uniform", "recbole"});
+  o.format = node.get_enum("format", o.format, {{"uniform", DataFormat::kUniform}, {"recbole", DataFormat::kRecBole}});
   o.max_len = node.get_int("max_len", o.max_len, 1, 4096);
   o.min_length = node.get_int("min_length", o.min_length, 3);
   o.title_field = node.get_string("title_field", o.title_field);
@@ -345,7 +345,7 @@ Dataset read_recbole(const std::string& dir, const std::string& name, const Data
 }
 
 std::string locate_dataset(const DataOptions& opt, const std::string& config_dir) {
-  const std::string marker = opt.format == "uniform" ? "sequences.txt" : opt.name + ".inter";
+  const std::string marker = opt.format == DataFormat::kUniform ? "sequences.txt" : opt.name + ".inter";
   std::vector<fs::path> candidates;
   if (!opt.path.empty()) {
     candidates.push_back(opt.path);
@@ -372,7 +372,7 @@ std::string locate_dataset(const DataOptions& opt, const std::string& config_dir
 Dataset load_dataset(const DataOptions& opt, const std::string& config_dir) {
   const std::string dir = locate_dataset(opt, config_dir);
   Dataset ds;
-  if (opt.format == "uniform") {
+  if (opt.format == DataFormat::kUniform) {
     ds.name = opt.name;
     ds.directory = dir;
     ds.catalog = read_items_tsv((fs::path(dir) / "items.tsv").string());

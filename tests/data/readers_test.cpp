@@ -81,7 +81,7 @@ TEST(Readers, RecBoleAtomicFilesSortByTimeAndMapTokens) {
                          "u9\tm10\t2\t60\nu9\tm30\t2\t70\n");
   DataOptions opt;
   opt.name = "toy";
-  opt.format = "recbole";
+  opt.format = DataFormat::kRecBole;
   const Dataset ds = read_recbole(dir.path(), "toy", opt);
   ASSERT_EQ(ds.interactions.num_users(), 2);
   EXPECT_EQ(ds.user_raw_ids, (std::vector<std::string>{"u7", "u9"}));

@@ -12,11 +12,13 @@
 
 namespace coco {
 
+enum class DataFormat { kUniform, kRecBole };  // "uniform" | "recbole"
+
 /// Where and how to load a dataset (the config's "data" object).
 struct DataOptions {
   std::string name;                   // e.g. "amazon-beauty"
   std::string path;                   // explicit directory; empty: search (see locate_dataset)
-  std::string format = "uniform";     // "uniform" | "recbole"
+  DataFormat format = DataFormat::kUniform;
   int64_t max_len = 50;               // L: most recent items a model sees
   int64_t min_length = 3;             // shortest sequence accepted (leave-one-out needs 3)
   std::string title_field;            // RecBole: text field used as title ("" = auto)
