@@ -8,8 +8,8 @@
 #include <fstream>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
 
 #include "coco/common/error.h"
 #include "coco/common/log.h"
@@ -21,7 +21,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -54,7 +56,8 @@ int main(int argc, char** argv) {
     app.add_option("--config", config, "JSON config file")->required();
     app.add_option("--set", overrides, "config override a.b=v (repeatable)");
     app.add_option("--epochs", epochs, "training epochs to time")->check(CLI::PositiveNumber);
-    app.add_option("--evals", evals, "full-ranking evaluations to time")->check(CLI::PositiveNumber);
+    app.add_option("--evals", evals, "full-ranking evaluations to time")
+        ->check(CLI::PositiveNumber);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -73,7 +76,8 @@ int main(int argc, char** argv) {
     trainer.fit();
     std::vector<double> epoch_s;  // the trainer's own per-epoch training time (no validation)
     std::ifstream log(trainer.log_path());
-    for (std::string line; std::getline(log, line);) epoch_s.push_back(Json::parse(line)["train_seconds"]);
+    for (std::string line; std::getline(log, line);)
+      epoch_s.push_back(Json::parse(line)["train_seconds"]);
     std::vector<double> eval_s;
     for (int r = 0; r < evals; ++r) {
       const auto t0 = Clock::now();
@@ -83,7 +87,8 @@ int main(int argc, char** argv) {
     // FLOPs of the dominant work: the item-scoring matmuls (forward + 2 backward).
     const auto& d = ex.dataset.interactions;
     int64_t positions = 0;
-    for (int64_t u = 0; u < d.num_users(); ++u) positions += std::min<int64_t>(d.length(u) - 3, ex.data_options.max_len);
+    for (int64_t u = 0; u < d.num_users(); ++u)
+      positions += std::min<int64_t>(d.length(u) - 3, ex.data_options.max_len);
     const double hidden = ex.config["backbone"].value("hidden", 64);
     const double epoch_flops = 3.0 * 2.0 * positions * d.num_items * hidden;
     const double eval_flops = 2.0 * d.num_users() * d.num_items * hidden;
@@ -91,14 +96,16 @@ int main(int argc, char** argv) {
     const double te = median(epoch_s), tv_first = eval_s.front();
     const double tv = eval_s.size() > 1 ? median({eval_s.begin() + 1, eval_s.end()}) : tv_first;
     std::cout << "| measurement | median | note |\n|---|---:|---|\n"
-              << "| matmul 1024x1024 fp32 | " << gflops << " GFLOP/s | torch::matmul on " << ex.run.device << " |\n"
-              << "| training epoch (" << d.num_users() << " sequences) | " << te << " s | scoring matmuls "
-              << epoch_flops / te / 1e9 << " GFLOP/s = " << 100 * epoch_flops / te / 1e9 / gflops
-              << "% of matmul rate |\n"
+              << "| matmul 1024x1024 fp32 | " << gflops << " GFLOP/s | torch::matmul on "
+              << ex.run.device << " |\n"
+              << "| training epoch (" << d.num_users() << " sequences) | " << te
+              << " s | scoring matmuls " << epoch_flops / te / 1e9
+              << " GFLOP/s = " << 100 * epoch_flops / te / 1e9 / gflops << "% of matmul rate |\n"
               << "| full-ranking evaluation (" << d.num_users() << " users), first | " << tv_first
               << " s | CoCo: computes every user's knowledge vector |\n"
-              << "| full-ranking evaluation, repeated | " << tv << " s | scoring " << eval_flops / tv / 1e9
-              << " GFLOP/s = " << 100 * eval_flops / tv / 1e9 / gflops << "%; CoCo: knowledge cached |\n"
+              << "| full-ranking evaluation, repeated | " << tv << " s | scoring "
+              << eval_flops / tv / 1e9 << " GFLOP/s = " << 100 * eval_flops / tv / 1e9 / gflops
+              << "%; CoCo: knowledge cached |\n"
               << "| peak resident memory | " << peak_rss_mib() << " MiB | whole process |\n";
     return kExitOk;
   });

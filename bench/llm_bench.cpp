@@ -80,16 +80,18 @@ int bench_real(const std::string& path, const std::string& dtype,
   const double load_s = seconds_since(t0), rss_load = peak_rss_mib();
   uint64_t bytes = 0;
   for (const auto& p : m->parameters()) bytes += p.nbytes();
-  std::printf("| model | dtype | threads | weights MiB | load s | peak RSS after load MiB | "
-              "shape | forward s (median) | tokens/s | peak RSS MiB |\n| --- | --- | ---: | ---: | ---: | "
-              "---: | --- | ---: | ---: | ---: |\n");
+  std::printf(
+      "| model | dtype | threads | weights MiB | load s | peak RSS after load MiB | "
+      "shape | forward s (median) | tokens/s | peak RSS MiB |\n| --- | --- | ---: | ---: | ---: | "
+      "---: | --- | ---: | ---: | ---: |\n");
   for (const auto& shape : shapes) {
     const auto x = shape.find('x');
     if (x == std::string::npos) throw coco::ConfigError("--shapes: expected BxT, got " + shape);
     const int64_t b = std::stoll(shape.substr(0, x)), t = std::stoll(shape.substr(x + 1));
     const auto ids = torch::randint(0, m->config().vocab_size(), {b, t});
     const auto mask = torch::ones({b, t}, torch::kLong);
-    (void)m->run(LlamaInput{ids.narrow(0, 0, 1), {}, mask.narrow(0, 0, 1), {}, 0, false});  // warm-up
+    (void)m->run(
+        LlamaInput{ids.narrow(0, 0, 1), {}, mask.narrow(0, 0, 1), {}, 0, false});  // warm-up
     std::vector<double> times;
     for (int r = 0; r < repeats; ++r) {
       const auto t1 = Clock::now();
@@ -98,11 +100,11 @@ int bench_real(const std::string& path, const std::string& dtype,
     }
     std::nth_element(times.begin(), times.begin() + repeats / 2, times.end());
     const double s = times[static_cast<size_t>(repeats / 2)];  // the median
-    std::printf("| %s | %s | %d | %.0f | %.1f | %.0f (base %.0f) | %lldx%lld | %.2f | %.0f | %.0f |\n",
-                std::filesystem::path(path).filename().c_str(), dtype.c_str(), torch::get_num_threads(),
-                static_cast<double>(bytes) / (1 << 20), load_s, rss_load, rss0,
-                static_cast<long long>(b), static_cast<long long>(t), s,
-                static_cast<double>(b * t) / s, peak_rss_mib());
+    std::printf(
+        "| %s | %s | %d | %.0f | %.1f | %.0f (base %.0f) | %lldx%lld | %.2f | %.0f | %.0f |\n",
+        std::filesystem::path(path).filename().c_str(), dtype.c_str(), torch::get_num_threads(),
+        static_cast<double>(bytes) / (1 << 20), load_s, rss_load, rss0, static_cast<long long>(b),
+        static_cast<long long>(t), s, static_cast<double>(b * t) / s, peak_rss_mib());
     std::fflush(stdout);
   }
   return 0;

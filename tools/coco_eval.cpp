@@ -14,19 +14,21 @@ int main(int argc, char** argv) {
     EvalRunOptions o;
     std::string split = "test", protocol = "full";
     double knowledge_scale = 1.0;
-    app.add_option("checkpoint", o.checkpoint, "checkpoint file (best.pt) or a run directory")->required();
+    app.add_option("checkpoint", o.checkpoint, "checkpoint file (best.pt) or a run directory")
+        ->required();
     app.add_option("--split", split, "valid or test")->check(CLI::IsMember({"valid", "test"}));
     app.add_option("--protocol", protocol, "full, sampled or both")
         ->check(CLI::IsMember({"full", "sampled", "both"}));
     app.add_flag("--include-history", o.include_history,
                  "full ranking: keep the user's earlier items in the ranking (as RecBole does)");
-    auto* alone = app.add_flag("--backbone-only", o.backbone_only,
-                               "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
-    auto* scale =
-        app.add_option("--knowledge-scale", knowledge_scale,
-                       "CoCo checkpoints: h_u = h_rs + A (fused h_u - h_rs); 1 as trained, 0 the backbone alone")
-            ->check(CLI::Range(0.0, 10.0))
-            ->excludes(alone);
+    auto* alone =
+        app.add_flag("--backbone-only", o.backbone_only,
+                     "CoCo checkpoints: rank with the backbone's own h_rs, without the knowledge");
+    auto* scale = app.add_option("--knowledge-scale", knowledge_scale,
+                                 "CoCo checkpoints: h_u = h_rs + A (fused h_u - h_rs); 1 as "
+                                 "trained, 0 the backbone alone")
+                      ->check(CLI::Range(0.0, 10.0))
+                      ->excludes(alone);
     app.add_option("--set", o.overrides,
                    "override an eval setting, the data or LLM path: --set eval.num_negatives=99");
     app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N (default: the run's)");

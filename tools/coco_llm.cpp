@@ -74,8 +74,8 @@ int cmd_info(const Common& c) {
             << "vocab_size: " << cfg.vocab_size() << "\nhidden_size: " << cfg.hidden_size()
             << "\nnum_layers: " << cfg.num_layers() << "\nnum_heads: " << cfg.num_heads()
             << "\nnum_kv_heads: " << cfg.num_kv_heads() << "\nhead_dim: " << cfg.head_dim()
-            << "\nintermediate_size: " << cfg.intermediate_size() << "\nactivation: "
-            << (cfg.activation() == Activation::kSilu ? "silu" : "gelu_tanh")
+            << "\nintermediate_size: " << cfg.intermediate_size()
+            << "\nactivation: " << (cfg.activation() == Activation::kSilu ? "silu" : "gelu_tanh")
             << "\nrms_norm_eps: " << cfg.rms_norm_eps() << "\nrope_theta: " << cfg.rope_theta()
             << "\nrope_pairing: "
             << (cfg.rope_pairing() == RopePairing::kAdjacent ? "adjacent" : "half")
@@ -258,7 +258,8 @@ int cmd_embed(const Common& c, const std::string& items_path, const std::string&
 
 int main(int argc, char** argv) {
   return coco::run_tool("coco-llm", [&]() -> int {
-    CLI::App app{"coco-llm: inspect, tokenize, generate, embed, convert and init Llama-family models"};
+    CLI::App app{
+        "coco-llm: inspect, tokenize, generate, embed, convert and init Llama-family models"};
     app.require_subcommand(1);
     Common c;
     auto add_common = [&](CLI::App* sub, bool weights) {

@@ -13,12 +13,14 @@ int main(int argc, char** argv) {
     CLI::App app{"Train a sequential recommender and report test HR/NDCG."};
     TrainRunOptions o;
     app.add_option("--config", o.config_file, "JSON config file")->required();
-    app.add_option("--set", o.overrides, "override a config value: --set train.lr=0.001 (repeatable)");
+    app.add_option("--set", o.overrides,
+                   "override a config value: --set train.lr=0.001 (repeatable)");
     app.add_flag("--resume", o.resume, "continue from OUTPUT_DIR/last.pt if it exists");
     app.add_flag("--overwrite", o.overwrite, "discard an existing run in OUTPUT_DIR");
     app.add_option("--report", o.report_file, "also write the test report as JSON to this file");
     app.add_option("--baseline", o.baseline_dir,
-                   "a finished run directory (e.g. of the plain backbone) whose test metrics are printed beside "
+                   "a finished run directory (e.g. of the plain backbone) whose test metrics are "
+                   "printed beside "
                    "this run's");
     try {
       app.parse(argc, argv);

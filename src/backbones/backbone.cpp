@@ -38,8 +38,9 @@ void NextItemOptions::parse_common(ConfigNode& node, const BackboneSpec& spec) {
 
 NextItemBackboneImpl::NextItemBackboneImpl(const NextItemOptions& options) : common_(options) {
   item_emb_ = register_module(
-      "item_emb", torch::nn::Embedding(
-                      torch::nn::EmbeddingOptions(options.num_items + 1, options.hidden).padding_idx(0)));
+      "item_emb",
+      torch::nn::Embedding(
+          torch::nn::EmbeddingOptions(options.num_items + 1, options.hidden).padding_idx(0)));
 }
 
 BackboneStep NextItemBackboneImpl::train_step(const TrainBatch& batch) {
@@ -59,8 +60,10 @@ void init_normal(torch::nn::Module& module, double std, const torch::Tensor& pad
   torch::NoGradGuard no_grad;
   for (auto& p : module.named_parameters()) {
     if (p.key().find("norm") != std::string::npos) continue;  // LayerNorm keeps 1 / 0
-    if (p.value().dim() >= 2) p.value().normal_(0, std);
-    else p.value().zero_();
+    if (p.value().dim() >= 2)
+      p.value().normal_(0, std);
+    else
+      p.value().zero_();
   }
   if (padding_table.defined()) padding_table[0].zero_();
 }
@@ -71,7 +74,8 @@ BackboneRegistry& BackboneRegistry::instance() {
   return registry;
 }
 
-bool BackboneRegistry::add(const std::string& name, BackboneFactory factory, const char* small_config) {
+bool BackboneRegistry::add(const std::string& name, BackboneFactory factory,
+                           const char* small_config) {
   for (auto& e : entries_) {
     if (e.name == name) {
       e = {name, std::move(factory), small_config};

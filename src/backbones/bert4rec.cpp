@@ -31,7 +31,8 @@ BERT4RecOptions BERT4RecOptions::from_config(ConfigNode& node, const BackboneSpe
 BERT4RecImpl::BERT4RecImpl(BERT4RecOptions options_) : options(std::move(options_)) {
   const int64_t d = options.hidden;
   item_emb_ = register_module(
-      "item_emb", torch::nn::Embedding(torch::nn::EmbeddingOptions(options.num_items + 2, d).padding_idx(0)));
+      "item_emb",
+      torch::nn::Embedding(torch::nn::EmbeddingOptions(options.num_items + 2, d).padding_idx(0)));
   pos_emb_ = register_module("pos_emb", torch::nn::Embedding(options.max_len + 1, d));
   emb_norm_ = register_module("emb_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   emb_drop_ = register_module("emb_drop", FastDropout(options.dropout));
@@ -69,8 +70,8 @@ LossTerms BERT4RecImpl::loss(const TrainBatch& batch) {
   // "Mask the last item" samples, and rows the draw left without any mask.
   auto last = torch::zeros_like(masked);
   last.select(1, l - 1).fill_(true);
-  const auto last_only = (torch::rand({items.size(0)}, opts) < options.last_item_prob) |
-                         masked.any(1).logical_not();
+  const auto last_only =
+      (torch::rand({items.size(0)}, opts) < options.last_item_prob) | masked.any(1).logical_not();
   masked = torch::where(last_only.unsqueeze(1), last & real, masked);
   const auto inputs = items.masked_fill(masked, mask_token());
   const auto hidden = encode(inputs);

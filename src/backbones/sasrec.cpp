@@ -18,13 +18,15 @@ SASRecOptions SASRecOptions::from_config(ConfigNode& node, const BackboneSpec& s
   }
   o.dropout = node.get_double("dropout", o.dropout, 0, 1);
   o.attn_dropout = node.get_double("attn_dropout", o.attn_dropout, 0, 1);
-  o.norm = node.get_enum("norm", o.norm, {{"pre", NormPlacement::kPre}, {"post", NormPlacement::kPost}});
+  o.norm =
+      node.get_enum("norm", o.norm, {{"pre", NormPlacement::kPre}, {"post", NormPlacement::kPost}});
   o.scale_embeddings = node.get_bool("scale_embeddings", o.scale_embeddings);
   node.finish();
   return o;
 }
 
-SASRecImpl::SASRecImpl(SASRecOptions options_) : NextItemBackboneImpl(options_), options(std::move(options_)) {
+SASRecImpl::SASRecImpl(SASRecOptions options_)
+    : NextItemBackboneImpl(options_), options(std::move(options_)) {
   const int64_t d = options.hidden;
   const bool pre = options.norm == NormPlacement::kPre;
   pos_emb_ = register_module("pos_emb", torch::nn::Embedding(options.max_len + 1, d));
@@ -37,7 +39,9 @@ SASRecImpl::SASRecImpl(SASRecOptions options_) : NextItemBackboneImpl(options_),
                                             .pre_norm(pre)));
   }
   // Post-LN blocks end normalised already; only the pre-LN stack needs a final LayerNorm.
-  if (pre) final_norm_ = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
+  if (pre)
+    final_norm_ =
+        register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d})));
   init_normal(*this, options.init_std, item_emb_->weight);
 }
 

@@ -32,19 +32,23 @@ void TransformerBlockImpl::reset() {
 }
 
 torch::Tensor TransformerBlockImpl::attention(const torch::Tensor& x, const torch::Tensor& index,
-                                             const torch::Tensor& allow) {
+                                              const torch::Tensor& allow) {
   const int64_t b = allow.size(0), l = allow.size(2), h = options.num_heads();
   const int64_t d = options.hidden(), dh = d / h;
   // chunk (not indexing) so that the backward pass concatenates instead of zero-filling.
   auto qkv = unpack(qkv_(x), index, b, l).chunk(3, -1);  // 3 × [B, L, d]
-  auto heads = [&](const torch::Tensor& t) { return t.reshape({b, l, h, dh}).transpose(1, 2); };  // [B, H, L, dh]
+  auto heads = [&](const torch::Tensor& t) {
+    return t.reshape({b, l, h, dh}).transpose(1, 2);
+  };  // [B, H, L, dh]
   const auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
   const double p = options.attn_dropout();
-  const auto keep = is_training() && p > 0 ? dropout_mask({b, h, l, l}, p, q.options()) : torch::Tensor();
-  const auto ctx = masked_attention(q, k, v, allow, 1.0 / std::sqrt(double(dh)), keep)  // [B, H, L, dh]
-                       .transpose(1, 2)
-                       .reshape({b * l, d})
-                       .index_select(0, index);
+  const auto keep =
+      is_training() && p > 0 ? dropout_mask({b, h, l, l}, p, q.options()) : torch::Tensor();
+  const auto ctx =
+      masked_attention(q, k, v, allow, 1.0 / std::sqrt(double(dh)), keep)  // [B, H, L, dh]
+          .transpose(1, 2)
+          .reshape({b * l, d})
+          .index_select(0, index);
   return drop_(out_(ctx));
 }
 
@@ -55,7 +59,7 @@ torch::Tensor TransformerBlockImpl::ffn(const torch::Tensor& x) {
 }
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& index,
-                                           const torch::Tensor& allow) {
+                                            const torch::Tensor& allow) {
   if (options.pre_norm()) {
     auto y = x + attention(norm1_(x), index, allow);
     return y + ffn(norm2_(y));
@@ -68,8 +72,11 @@ torch::Tensor real_positions(const torch::Tensor& items) {
   return (items.reshape({-1}) > 0).nonzero().squeeze(1);
 }
 
-torch::Tensor unpack(const torch::Tensor& packed, const torch::Tensor& index, int64_t b, int64_t l) {
-  return torch::zeros({b * l, packed.size(1)}, packed.options()).index_copy(0, index, packed).view({b, l, -1});
+torch::Tensor unpack(const torch::Tensor& packed, const torch::Tensor& index, int64_t b,
+                     int64_t l) {
+  return torch::zeros({b * l, packed.size(1)}, packed.options())
+      .index_copy(0, index, packed)
+      .view({b, l, -1});
 }
 
 torch::Tensor attention_allow(const torch::Tensor& items, bool causal) {
@@ -81,7 +88,8 @@ torch::Tensor attention_allow(const torch::Tensor& items, bool causal) {
 }
 
 torch::Tensor positions_from_end(int64_t length, torch::Device device) {
-  return torch::arange(length - 1, -1, -1, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  return torch::arange(length - 1, -1, -1,
+                       torch::TensorOptions().dtype(torch::kInt64).device(device));
 }
 
 }  // namespace coco

@@ -25,7 +25,8 @@ void fsync_path(const std::string& path) {
 
 }  // namespace
 
-void replace_file_atomic(const std::string& path, const std::function<void(const std::string&)>& write) {
+void replace_file_atomic(const std::string& path,
+                         const std::function<void(const std::string&)>& write) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   try {
     write(tmp);

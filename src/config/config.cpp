@@ -68,8 +68,7 @@ std::string describe(const Json& value) {
   return s;
 }
 
-ConfigNode::ConfigNode(Json& root, std::string source)
-    : ConfigNode(&root, std::move(source), "") {}
+ConfigNode::ConfigNode(Json& root, std::string source) : ConfigNode(&root, std::move(source), "") {}
 
 ConfigNode::ConfigNode(Json* node, std::string source, std::string path)
     : node_(node),

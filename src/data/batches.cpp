@@ -62,14 +62,16 @@ void TrainLoader::set_epoch(int64_t epoch) {
   shuffle(all);
   if (by_length_) {
     // Sort by length (ties stay shuffled), cut into batches, shuffle the batches.
-    std::stable_sort(all.begin(), all.end(), [&](int64_t a, int64_t b) { return data_.length(a) < data_.length(b); });
+    std::stable_sort(all.begin(), all.end(),
+                     [&](int64_t a, int64_t b) { return data_.length(a) < data_.length(b); });
     const int64_t step = batch_size_ * world_size_;
     std::vector<int64_t> starts;
     for (int64_t s0 = 0; s0 < static_cast<int64_t>(all.size()); s0 += step) starts.push_back(s0);
     shuffle(starts);
     std::vector<int64_t> grouped;
     for (int64_t s0 : starts) {
-      grouped.insert(grouped.end(), all.begin() + s0, all.begin() + std::min<int64_t>(s0 + step, all.size()));
+      grouped.insert(grouped.end(), all.begin() + s0,
+                     all.begin() + std::min<int64_t>(s0 + step, all.size()));
     }
     all.swap(grouped);
   }
@@ -117,7 +119,8 @@ EvalBatch random_prefixes(const TrainBatch& batch) {
     const int64_t* row = in + r * w;
     const int64_t first = std::find_if(row, row + w, [](int64_t x) { return x > 0; }) - row;
     const int64_t choices = std::max<int64_t>(w - 1 - first, 1);
-    const int64_t t = std::min(w - 1, first + 1 + static_cast<int64_t>(u[r] * static_cast<double>(choices)));
+    const int64_t t =
+        std::min(w - 1, first + 1 + static_cast<int64_t>(u[r] * static_cast<double>(choices)));
     fill_row(out + r * (w - 1), w - 1, row + first, row + t);
     out_target[r] = row[t];
     longest = std::max(longest, t - first);
@@ -135,7 +138,8 @@ EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& 
                           int64_t begin, int64_t end, Split split, int64_t max_len) {
   const int64_t b = end - begin;
   int64_t longest = 0;
-  for (int64_t r = begin; r < end; ++r) longest = std::max(longest, history_length(data, users[r], split));
+  for (int64_t r = begin; r < end; ++r)
+    longest = std::max(longest, history_length(data, users[r], split));
   max_len = std::min(max_len, longest + 1);  // drop all-padding columns but one, as above
   EvalBatch out{torch::empty({b}, torch::kInt64), torch::empty({b, max_len}, torch::kInt64),
                 torch::empty({b}, torch::kInt64)};

@@ -22,9 +22,11 @@ void Interactions::add_user(const std::vector<int32_t>& seq) {
 DataOptions DataOptions::from_config(ConfigNode& node) {
   DataOptions o;
   o.name = node.get_string("name", "");
-  if (o.name.empty()) node.fail("name", "required: the dataset's folder name, e.g. \"amazon-beauty\"");
+  if (o.name.empty())
+    node.fail("name", "required: the dataset's folder name, e.g. \"amazon-beauty\"");
   o.path = node.get_optional_string("path");
-  o.format = node.get_enum("format", o.format, {{"uniform", DataFormat::kUniform}, {"recbole", DataFormat::kRecBole}});
+  o.format = node.get_enum("format", o.format,
+                           {{"uniform", DataFormat::kUniform}, {"recbole", DataFormat::kRecBole}});
   o.max_len = node.get_int("max_len", o.max_len, 1, 4096);
   o.min_length = node.get_int("min_length", o.min_length, 3);
   o.title_field = node.get_string("title_field", o.title_field);
@@ -132,8 +134,8 @@ Interactions read_sequences_txt(const std::string& file, int64_t num_items, int6
     for (size_t t = 1; t < tokens.size(); ++t) {
       int64_t item = 0;
       if (!parse_uint(tokens[t], item)) {
-        throw DataError(at(file, line_no) + "item id '" + std::string(tokens[t]) +
-                        "' (token " + std::to_string(t + 1) + ") is not a positive integer");
+        throw DataError(at(file, line_no) + "item id '" + std::string(tokens[t]) + "' (token " +
+                        std::to_string(t + 1) + ") is not a positive integer");
       }
       if (item < 1 || item > num_items) {
         throw DataError(at(file, line_no) + "item id " + std::to_string(item) +
@@ -345,7 +347,8 @@ Dataset read_recbole(const std::string& dir, const std::string& name, const Data
 }
 
 std::string locate_dataset(const DataOptions& opt, const std::string& config_dir) {
-  const std::string marker = opt.format == DataFormat::kUniform ? "sequences.txt" : opt.name + ".inter";
+  const std::string marker =
+      opt.format == DataFormat::kUniform ? "sequences.txt" : opt.name + ".inter";
   std::vector<fs::path> candidates;
   if (!opt.path.empty()) {
     candidates.push_back(opt.path);
@@ -353,7 +356,8 @@ std::string locate_dataset(const DataOptions& opt, const std::string& config_dir
       candidates.push_back(fs::path(config_dir) / ".." / opt.path);
     }
   } else {
-    for (const fs::path& base : {fs::path("."), fs::path(config_dir.empty() ? "." : config_dir) / ".."}) {
+    for (const fs::path& base :
+         {fs::path("."), fs::path(config_dir.empty() ? "." : config_dir) / ".."}) {
       candidates.push_back(base / "data" / opt.name);
       candidates.push_back(base / ".." / "shared" / "data" / opt.name);
     }
@@ -376,8 +380,8 @@ Dataset load_dataset(const DataOptions& opt, const std::string& config_dir) {
     ds.name = opt.name;
     ds.directory = dir;
     ds.catalog = read_items_tsv((fs::path(dir) / "items.tsv").string());
-    ds.interactions =
-        read_sequences_txt((fs::path(dir) / "sequences.txt").string(), ds.catalog.size(), opt.min_length);
+    ds.interactions = read_sequences_txt((fs::path(dir) / "sequences.txt").string(),
+                                         ds.catalog.size(), opt.min_length);
   } else {
     ds = read_recbole(dir, opt.name, opt);
   }

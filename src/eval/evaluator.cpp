@@ -18,8 +18,9 @@ EvalOptions EvalOptions::from_config(ConfigNode& node, int64_t max_len) {
   if (o.ks.empty()) node.fail("ks", "must list at least one cut-off");
   o.exclude_history = node.get_bool("exclude_history", o.exclude_history);
   o.num_negatives = node.get_int("num_negatives", o.num_negatives, 1);
-  o.sampling = node.get_enum("sampling", o.sampling,
-                             {{"uniform", NegativeSampling::kUniform}, {"popularity", NegativeSampling::kPopularity}});
+  o.sampling = node.get_enum(
+      "sampling", o.sampling,
+      {{"uniform", NegativeSampling::kUniform}, {"popularity", NegativeSampling::kPopularity}});
   o.sample_seed = node.get_int("sample_seed", o.sample_seed, 0);
   o.batch_size = node.get_int("batch_size", o.batch_size, 1);
   o.length_buckets = node.get_int_list("length_buckets", o.length_buckets, 1);
@@ -46,7 +47,7 @@ namespace {
 
 // Per row, how many scores are >= the row's threshold. On the CPU one fused pass (the
 // torch expression allocates a [B, V] mask and sums it in a second pass).
-torch::Tensor count_at_least(const torch::Tensor& scores,      // [B, C] float32
+torch::Tensor count_at_least(const torch::Tensor& scores,       // [B, C] float32
                              const torch::Tensor& threshold) {  // [B, 1]
   if (!scores.device().is_cpu()) return (scores >= threshold).sum(1);
   const auto s = scores.contiguous();
@@ -77,9 +78,11 @@ Evaluator::Evaluator(const Interactions& data, EvalOptions options)
   // Head items: the head_fraction most popular ones (ties broken by id, for determinism).
   std::vector<int64_t> ids(data_.num_items);
   std::iota(ids.begin(), ids.end(), 1);
-  std::stable_sort(ids.begin(), ids.end(), [&](int64_t a, int64_t b) { return counts_[a] > counts_[b]; });
+  std::stable_sort(ids.begin(), ids.end(),
+                   [&](int64_t a, int64_t b) { return counts_[a] > counts_[b]; });
   is_head_.assign(counts_.size(), 0);
-  const auto n_head = static_cast<size_t>(options_.head_fraction * static_cast<double>(ids.size()) + 0.5);
+  const auto n_head =
+      static_cast<size_t>(options_.head_fraction * static_cast<double>(ids.size()) + 0.5);
   for (size_t i = 0; i < n_head && i < ids.size(); ++i) is_head_[ids[i]] = 1;
 }
 
@@ -103,7 +106,8 @@ torch::Tensor Evaluator::sample_negatives(const std::vector<int64_t>& users, int
       throw DataError("user " + std::to_string(u + 1) + " has only " + std::to_string(available) +
                       " items to sample " + std::to_string(n) + " negatives from");
     }
-    std::mt19937_64 rng(mix_seed(static_cast<uint64_t>(options_.sample_seed), static_cast<uint64_t>(u)));
+    std::mt19937_64 rng(
+        mix_seed(static_cast<uint64_t>(options_.sample_seed), static_cast<uint64_t>(u)));
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     std::vector<int64_t> drawn;
     for (int64_t got = 0, tries = 0; got < n; ++tries) {
@@ -126,6 +130,24 @@ torch::Tensor Evaluator::sample_negatives(const std::vector<int64_t>& users, int
   return out;
 }
 
+void Evaluator::exclude_histories(torch::Tensor& scores, const torch::Tensor& target_score,
+                                  const EvalBatch& batch, const std::vector<int64_t>& users,
+                                  int64_t begin, Split split) const {
+  std::vector<int64_t> rows, cols;
+  for (int64_t r = 0; r < scores.size(0); ++r) {
+    const int64_t u = users[begin + r];
+    const int32_t* s = data_.begin(u);
+    for (int64_t k = 0; k < history_length(data_, u, split); ++k) {
+      rows.push_back(r);
+      cols.push_back(s[k]);
+    }
+  }
+  const auto device = scores.device();
+  scores.index_put_({torch::tensor(rows).to(device), torch::tensor(cols).to(device)},
+                    -std::numeric_limits<float>::infinity());
+  scores.scatter_(1, batch.target.unsqueeze(1), target_score);  // the target stays
+}
+
 EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol protocol,
                                torch::Device device) const {
   const bool was_training = model.is_training();
@@ -140,30 +162,20 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
     return history_length(data_, a, split) < history_length(data_, b, split);
   });
   std::vector<int64_t> ranks(users.size()), targets(users.size());  // by user id
-  for (int64_t begin = 0; begin < static_cast<int64_t>(users.size()); begin += options_.batch_size) {
+  for (int64_t begin = 0; begin < static_cast<int64_t>(users.size());
+       begin += options_.batch_size) {
     const int64_t end = std::min<int64_t>(begin + options_.batch_size, users.size());
     EvalBatch batch = make_eval_batch(data_, users, begin, end, split, options_.max_len);
     const auto target_cpu = batch.target;
     batch = {batch.users.to(device), batch.history.to(device), batch.target.to(device)};
     const auto repr = model.user_repr(batch);  // [B, d]
-    torch::Tensor rank, target_score;           // [B], [B, 1]
+    torch::Tensor rank, target_score;          // [B], [B, 1]
     if (protocol == Protocol::kFull) {
       auto scores = model.score_all(repr).to(torch::kFloat32);  // [B, V + 1]
       target_score = scores.gather(1, batch.target.unsqueeze(1));
       scores.select(1, 0).fill_(neg_inf);
-      if (options_.exclude_history) {
-        std::vector<int64_t> rows, cols;
-        for (int64_t r = 0; r < end - begin; ++r) {
-          const int64_t u = users[begin + r];
-          const int32_t* s = data_.begin(u);
-          for (int64_t k = 0; k < history_length(data_, u, split); ++k) {
-            rows.push_back(r);
-            cols.push_back(s[k]);
-          }
-        }
-        scores.index_put_({torch::tensor(rows).to(device), torch::tensor(cols).to(device)}, neg_inf);
-        scores.scatter_(1, batch.target.unsqueeze(1), target_score);  // the target stays
-      }
+      if (options_.exclude_history)
+        exclude_histories(scores, target_score, batch, users, begin, split);
       // Pessimistic rank: every other item scoring >= the target is ahead of it.
       rank = count_at_least(scores, target_score) - 1;
     } else {
@@ -174,7 +186,8 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
       rank = count_at_least(scores, target_score) - 1;
     }
     // A NaN target compares false with everything: rank it last, never first.
-    rank = torch::where(torch::isnan(target_score.squeeze(1)), torch::full_like(rank, data_.num_items - 1), rank);
+    rank = torch::where(torch::isnan(target_score.squeeze(1)),
+                        torch::full_like(rank, data_.num_items - 1), rank);
     const auto rank_cpu = rank.to(torch::kCPU).to(torch::kInt64);
     for (int64_t r = 0; r < end - begin; ++r) {
       ranks[users[begin + r]] = rank_cpu.data_ptr<int64_t>()[r];
@@ -186,10 +199,11 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
   EvalReport report;
   report.split = split_name(split);
   report.kind = protocol;
-  report.protocol = protocol == Protocol::kFull
-                        ? "full"
-                        : "sampled-" + std::to_string(options_.num_negatives) +
-                              (options_.sampling == NegativeSampling::kPopularity ? "-popularity" : "-uniform");
+  report.protocol =
+      protocol == Protocol::kFull
+          ? "full"
+          : "sampled-" + std::to_string(options_.num_negatives) +
+                (options_.sampling == NegativeSampling::kPopularity ? "-popularity" : "-uniform");
   report.exclude_history = options_.exclude_history;
   report.users = static_cast<int64_t>(users.size());
   report.metrics = compute_metrics(ranks, options_.ks);
@@ -198,7 +212,8 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
   return report;
 }
 
-void Evaluator::add_groups(EvalReport& report, Split split, const std::vector<int64_t>& targets) const {
+void Evaluator::add_groups(EvalReport& report, Split split,
+                           const std::vector<int64_t>& targets) const {
   const auto& edges = options_.length_buckets;
   std::vector<std::vector<int64_t>> by_length(edges.size() + 1);
   std::vector<std::vector<int64_t>> by_pop(2);
@@ -211,15 +226,18 @@ void Evaluator::add_groups(EvalReport& report, Split split, const std::vector<in
   for (size_t b = 0; b < by_length.size(); ++b) {
     if (by_length[b].empty()) continue;  // an empty group has no metrics, not zeros
     const int64_t lo = b == 0 ? 1 : edges[b - 1] + 1;
-    const std::string name = b == edges.size() ? std::to_string(lo) + "+"
-                                               : std::to_string(lo) + "-" + std::to_string(edges[b]);
-    report.groups.push_back({GroupFamily::kHistoryLength, name, static_cast<int64_t>(by_length[b].size()),
+    const std::string name = b == edges.size()
+                                 ? std::to_string(lo) + "+"
+                                 : std::to_string(lo) + "-" + std::to_string(edges[b]);
+    report.groups.push_back({GroupFamily::kHistoryLength, name,
+                             static_cast<int64_t>(by_length[b].size()),
                              compute_metrics(by_length[b], options_.ks)});
   }
   const char* pop_names[2] = {"head", "tail"};
   for (int g = 0; g < 2; ++g) {
     if (by_pop[g].empty()) continue;
-    report.groups.push_back({GroupFamily::kItemPopularity, pop_names[g], static_cast<int64_t>(by_pop[g].size()),
+    report.groups.push_back({GroupFamily::kItemPopularity, pop_names[g],
+                             static_cast<int64_t>(by_pop[g].size()),
                              compute_metrics(by_pop[g], options_.ks)});
   }
 }

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <sstream>
 
-
 namespace coco {
 
 Json metrics_to_json(const MetricTable& table) {
@@ -16,11 +15,15 @@ Json metrics_to_json(const MetricTable& table) {
 Json report_to_json(const EvalReport& report) {
   Json groups = Json::object();
   for (const auto& g : report.groups) {
-    groups[group_family_name(g.family)][g.name] = {{"users", g.users}, {"metrics", metrics_to_json(g.metrics)}};
+    groups[group_family_name(g.family)][g.name] = {{"users", g.users},
+                                                   {"metrics", metrics_to_json(g.metrics)}};
   }
-  return {{"split", report.split},         {"protocol", report.protocol},
-          {"exclude_history", report.exclude_history}, {"users", report.users},
-          {"metrics", metrics_to_json(report.metrics)}, {"groups", groups}};
+  return {{"split", report.split},
+          {"protocol", report.protocol},
+          {"exclude_history", report.exclude_history},
+          {"users", report.users},
+          {"metrics", metrics_to_json(report.metrics)},
+          {"groups", groups}};
 }
 
 namespace {
@@ -61,14 +64,12 @@ std::string markdown_groups(const EvalReport& report) {
   for (size_t i = 0; i < report.metrics.values.size(); ++i) out << "---:|";
   out << "\n";
   for (const auto& g : report.groups) {
-    out << "| " << (g.family == GroupFamily::kHistoryLength ? "history " : "target ") << g.name << " | "
-        << g.users << " |";
+    out << "| " << (g.family == GroupFamily::kHistoryLength ? "history " : "target ") << g.name
+        << " | " << g.users << " |";
     for (const auto& [name, v] : g.metrics.values) out << " " << fmt4(v) << " |";
     out << "\n";
   }
   return out.str();
 }
-
-
 
 }  // namespace coco

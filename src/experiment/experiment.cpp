@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 
 namespace coco {
 
-Experiment Experiment::build(Json config, const std::string& source, const std::string& config_dir) {
+Experiment Experiment::build(Json config, const std::string& source,
+                             const std::string& config_dir) {
   Experiment ex;
   ex.source = source;
   ex.config = std::move(config);
@@ -44,7 +45,8 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
   ex.dataset = load_dataset(ex.data_options, config_dir);
   data.set("path", fs::absolute(ex.dataset.directory).lexically_normal().string());
   torch::manual_seed(static_cast<uint64_t>(ex.run.seed));  // initial weights
-  Backbone net = BackboneRegistry::instance().create(backbone, {ex.dataset.interactions.num_items, max_len});
+  Backbone net =
+      BackboneRegistry::instance().create(backbone, {ex.dataset.interactions.num_items, max_len});
   if (with_knowledge) {
     auto options = CoCoOptions::from_config(coco, net->hidden_size(), config_dir);
     ex.model = std::make_shared<CoCoModelImpl>(net, std::move(options), ex.dataset.catalog);
@@ -56,7 +58,8 @@ Experiment Experiment::build(Json config, const std::string& source, const std::
   return ex;
 }
 
-Experiment Experiment::from_file(const std::string& path, const std::vector<std::string>& overrides) {
+Experiment Experiment::from_file(const std::string& path,
+                                 const std::vector<std::string>& overrides) {
   Json config = read_json_file(path);
   for (const auto& o : overrides) apply_override(config, o);
   const auto dir = fs::path(path).parent_path();
@@ -66,7 +69,8 @@ Experiment Experiment::from_file(const std::string& path, const std::vector<std:
 Evaluator Experiment::make_evaluator() const { return Evaluator(dataset.interactions, eval); }
 
 Trainer Experiment::make_trainer(const Evaluator& evaluator) const {
-  return Trainer(model, dataset.interactions, train, evaluator, {config, run.output_dir, run.seed, run.device});
+  return Trainer(model, dataset.interactions, train, evaluator,
+                 {config, run.output_dir, run.seed, run.device});
 }
 
 RunContext Experiment::run_context() const {

@@ -20,8 +20,8 @@ namespace coco {
 namespace {
 
 // Settings a resumed run may change: they alter neither the model nor the data.
-const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds", "/log_level",
-                            "/threads", "/device"};
+const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds",
+                            "/log_level",    "/threads",        "/device"};
 
 // The first JSON path where two configs differ (outside kResumable), or "" when equal.
 std::string first_difference(Json a, Json b) {
@@ -35,7 +35,8 @@ std::string first_difference(Json a, Json b) {
 }
 
 // The test metrics of this run beside those of a baseline run's report.json.
-std::string comparison_table(const Json& ours, const std::string& our_name, const std::string& baseline_dir) {
+std::string comparison_table(const Json& ours, const std::string& our_name,
+                             const std::string& baseline_dir) {
   const std::string file = (fs::path(baseline_dir) / "report.json").string();
   if (!fs::exists(file)) throw Error(file + ": no such file (train the baseline run first)");
   const Json base = read_json_file(file);
@@ -43,12 +44,14 @@ std::string comparison_table(const Json& ours, const std::string& our_name, cons
     throw Error(file + ": expected an object at /metrics");
   }
   const std::string base_name = base.value("model", std::string("baseline"));
-  std::string out = "Test, full ranking: " + our_name + " vs " + base_name + " (" + file + ")\n\n| metric | " +
-                    our_name + " | " + base_name + " | change |\n|---|---:|---:|---:|\n";
+  std::string out = "Test, full ranking: " + our_name + " vs " + base_name + " (" + file +
+                    ")\n\n| metric | " + our_name + " | " + base_name +
+                    " | change |\n|---|---:|---:|---:|\n";
   for (const auto& [name, value] : ours["metrics"].items()) {
     if (!base["metrics"].contains(name)) continue;
     const double a = value.get<double>(), b = base["metrics"][name].get<double>();
-    out += fmt::format("| {} | {:.4f} | {:.4f} | {:+.2f}% |\n", name, a, b, b > 0 ? 100.0 * (a - b) / b : 0.0);
+    out += fmt::format("| {} | {:.4f} | {:.4f} | {:+.2f}% |\n", name, a, b,
+                       b > 0 ? 100.0 * (a - b) / b : 0.0);
   }
   return out;
 }
@@ -60,8 +63,8 @@ bool prepare_run_dir(const TrainRunOptions& options, Experiment& ex, Trainer& tr
   if (fs::exists(last) && options.resume) {
     const Json saved = read_checkpoint_meta(last).config;
     if (const auto where = first_difference(saved, ex.config); !where.empty()) {
-      throw ConfigError(options.config_file + ": config differs from the checkpoint's at " + where + " (" + last +
-                        "); use --overwrite to start a new run");
+      throw ConfigError(options.config_file + ": config differs from the checkpoint's at " + where +
+                        " (" + last + "); use --overwrite to start a new run");
     }
     trainer.resume(last);
     return true;
@@ -94,7 +97,8 @@ void train_run(const TrainRunOptions& options, std::ostream& out) {
   const TrainState& state = trainer.fit();
   if (state.best_epoch < 0) throw Error("no validation was run; nothing to report");
 
-  ex.model->set_epoch(load_checkpoint(trainer.best_path(), *ex.model, nullptr, false).state.weights_epoch());
+  ex.model->set_epoch(
+      load_checkpoint(trainer.best_path(), *ex.model, nullptr, false).state.weights_epoch());
   const std::vector<EvalReport> reports = {
       evaluator.evaluate(*ex.model, Split::kTest, Protocol::kFull, ex.run.device),
       evaluator.evaluate(*ex.model, Split::kTest, Protocol::kSampled, ex.run.device)};
@@ -111,11 +115,13 @@ void train_run(const TrainRunOptions& options, std::ostream& out) {
   ex.model->finish_run(ex.run_context());
 
   out << "\n"
-      << ex.model_name << " on " << ex.dataset.name << ": best epoch " << state.best_epoch << " (valid "
-      << ex.train.metric << " " << state.best_metric << "), checkpoint " << trainer.best_path() << "\n\n"
+      << ex.model_name << " on " << ex.dataset.name << ": best epoch " << state.best_epoch
+      << " (valid " << ex.train.metric << " " << state.best_metric << "), checkpoint "
+      << trainer.best_path() << "\n\n"
       << markdown_table(reports, {ex.model_name, ex.model_name}) << "\n"
       << markdown_groups(reports[0]);
-  if (!options.baseline_dir.empty()) out << "\n" << comparison_table(report, ex.model_name, options.baseline_dir);
+  if (!options.baseline_dir.empty())
+    out << "\n" << comparison_table(report, ex.model_name, options.baseline_dir);
 }
 
 namespace {
@@ -126,8 +132,9 @@ Json evaluation_config(const EvalRunOptions& options) {
   for (const auto& o : options.overrides) {
     if (o.rfind("eval.", 0) != 0 && o.rfind("data.path=", 0) != 0 && o.rfind("device=", 0) != 0 &&
         o.rfind("coco.knowledge.llm.path=", 0) != 0) {
-      throw ConfigError("--set " + o +
-                        ": only eval.*, data.path, coco.knowledge.llm.path and device can change after training");
+      throw ConfigError(
+          "--set " + o +
+          ": only eval.*, data.path, coco.knowledge.llm.path and device can change after training");
     }
     apply_override(config, o);
   }
@@ -138,11 +145,14 @@ Json evaluation_config(const EvalRunOptions& options) {
 
 // --backbone-only and --knowledge-scale: the CoCo model ranked without, or with less of,
 // its knowledge.
-void apply_knowledge_switches(const EvalRunOptions& options, const std::string& checkpoint, Experiment& ex) {
+void apply_knowledge_switches(const EvalRunOptions& options, const std::string& checkpoint,
+                              Experiment& ex) {
   if (!options.backbone_only && !options.knowledge_scale) return;
   const auto coco = std::dynamic_pointer_cast<CoCoModelImpl>(ex.model);
   const std::string flag = options.backbone_only ? "--backbone-only" : "--knowledge-scale";
-  if (!coco) throw ConfigError(checkpoint + ": " + flag + " needs a CoCo checkpoint, this is " + ex.model_name);
+  if (!coco)
+    throw ConfigError(checkpoint + ": " + flag + " needs a CoCo checkpoint, this is " +
+                      ex.model_name);
   if (options.backbone_only) {
     ex.model = coco->backbone();
     ex.model_name += " (backbone only)";
@@ -156,7 +166,8 @@ void apply_knowledge_switches(const EvalRunOptions& options, const std::string& 
 
 void eval_run(const EvalRunOptions& options_in, std::ostream& out) {
   EvalRunOptions options = options_in;
-  if (fs::is_directory(options.checkpoint)) options.checkpoint = (fs::path(options.checkpoint) / "best.pt").string();
+  if (fs::is_directory(options.checkpoint))
+    options.checkpoint = (fs::path(options.checkpoint) / "best.pt").string();
   const std::string& checkpoint = options.checkpoint;
   Experiment ex = Experiment::build(evaluation_config(options), checkpoint, ".");
   ex.model->set_epoch(load_checkpoint(checkpoint, *ex.model, nullptr, false).state.weights_epoch());
@@ -165,9 +176,11 @@ void eval_run(const EvalRunOptions& options_in, std::ostream& out) {
 
   const Evaluator evaluator = ex.make_evaluator();
   std::vector<EvalReport> reports;
-  if (options.full) reports.push_back(evaluator.evaluate(*ex.model, options.split, Protocol::kFull, ex.run.device));
+  if (options.full)
+    reports.push_back(evaluator.evaluate(*ex.model, options.split, Protocol::kFull, ex.run.device));
   if (options.sampled) {
-    reports.push_back(evaluator.evaluate(*ex.model, options.split, Protocol::kSampled, ex.run.device));
+    reports.push_back(
+        evaluator.evaluate(*ex.model, options.split, Protocol::kSampled, ex.run.device));
   }
   const std::vector<std::string> labels(reports.size(), ex.model_name);
   out << markdown_table(reports, labels) << "\n" << markdown_groups(reports[0]);

@@ -11,8 +11,8 @@ namespace coco::llm {
 namespace {
 
 /// The rows of q, k or v inside [q; k; v]; gate or up inside [gate; up].
-bool fused_rows(const std::string& rest, const LlamaConfig& c, std::string& fused,
-                int64_t& begin, int64_t& rows) {
+bool fused_rows(const std::string& rest, const LlamaConfig& c, std::string& fused, int64_t& begin,
+                int64_t& rows) {
   const int64_t q = c.num_heads() * c.head_dim(), kv = c.num_kv_heads() * c.head_dim();
   const int64_t f = c.intermediate_size();
   if (rest == "self_attn.q_proj.weight") {
@@ -56,8 +56,10 @@ class Phi3 : public Architecture {
     if (c.sliding_window() == 0) keys.fail("attention.sliding_window", "is missing");
     keys.get_int("rope.scaling.original_context_length", 0);  // read by longrope only
     keys.get_float("rope.scaling.attn_factor", 1.0);
-    if (file.find_tensor("rope_factors_long.weight") || file.find_tensor("rope_factors_short.weight"))
-      throw ModelError(file.path() + ": GGUF tensor 'rope_factors_long.weight': LongRoPE is not "
+    if (file.find_tensor("rope_factors_long.weight") ||
+        file.find_tensor("rope_factors_short.weight"))
+      throw ModelError(file.path() +
+                       ": GGUF tensor 'rope_factors_long.weight': LongRoPE is not "
                        "supported");
   }
   void write_hf(const LlamaConfig& c, nlohmann::json& j) const override {
@@ -79,9 +81,9 @@ class Phi3 : public Architecture {
     int64_t layer = 0, begin = 0, rows = 0;
     std::string rest, fused;
     if (split_layer_param(param, layer, rest) && fused_rows(rest, c, fused, begin, rows)) {
-      const std::string name = "model.layers." + std::to_string(layer) +
-                               (fused == "qkv" ? ".self_attn.qkv_proj.weight"
-                                               : ".mlp.gate_up_proj.weight");
+      const std::string name =
+          "model.layers." + std::to_string(layer) +
+          (fused == "qkv" ? ".self_attn.qkv_proj.weight" : ".mlp.gate_up_proj.weight");
       if (has(name)) return {name, begin, rows};
     }
     return Architecture::hf_source(param, c, has);

@@ -60,12 +60,31 @@ void HfKeys::fail(const std::string& key, const std::string& what) const {
 
 void HfKeys::finish() const {
   // Keys that never change what the frozen decoder computes.
-  static const std::set<std::string> inert = {
-      "_name_or_path", "architectures", "model_type", "torch_dtype", "dtype",
-      "transformers_version", "use_cache", "initializer_range", "bos_token_id", "eos_token_id",
-      "pad_token_id", "attention_dropout", "tokenizer_class", "auto_map", "pretraining_tp",
-      "max_position_embeddings", "return_dict", "output_attentions", "output_hidden_states",
-      "id2label", "label2id", "unsloth_fixed", "unsloth_version", "embd_pdrop", "resid_pdrop"};
+  static const std::set<std::string> inert = {"_name_or_path",
+                                              "architectures",
+                                              "model_type",
+                                              "torch_dtype",
+                                              "dtype",
+                                              "transformers_version",
+                                              "use_cache",
+                                              "initializer_range",
+                                              "bos_token_id",
+                                              "eos_token_id",
+                                              "pad_token_id",
+                                              "attention_dropout",
+                                              "tokenizer_class",
+                                              "auto_map",
+                                              "pretraining_tp",
+                                              "max_position_embeddings",
+                                              "return_dict",
+                                              "output_attentions",
+                                              "output_hidden_states",
+                                              "id2label",
+                                              "label2id",
+                                              "unsloth_fixed",
+                                              "unsloth_version",
+                                              "embd_pdrop",
+                                              "resid_pdrop"};
   for (const auto& item : j_.items()) {
     if (used_.count(item.key()) || inert.count(item.key())) continue;
     if (item.value().is_null() || item.value() == false) continue;  // a switch left off
@@ -110,8 +129,8 @@ void GgufKeys::finish() const {
     if (key.rfind(prefix_, 0) != 0) continue;
     const std::string k = key.substr(prefix_.size());
     if (used_.count(k) || inert.count(k)) continue;
-    fail(k, "is not supported: it would change the model's numerics (value " +
-                value.value.dump() + ")");
+    fail(k, "is not supported: it would change the model's numerics (value " + value.value.dump() +
+                ")");
   }
 }
 

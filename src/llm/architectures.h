@@ -24,7 +24,7 @@ class GgufFile;
 class HfKeys {
  public:
   HfKeys(const nlohmann::json& j, std::string source);
-  bool has(const std::string& key) const;  // present and not null
+  bool has(const std::string& key) const;             // present and not null
   const nlohmann::json& get(const std::string& key);  // ModelError when absent
   int64_t get_int(const std::string& key);
   int64_t get_int(const std::string& key, int64_t def);
@@ -110,9 +110,9 @@ void read_qwen_sliding(HfKeys& keys);
 // The architectures, one file each.
 std::unique_ptr<Architecture> make_llama_architecture();  // arch_llama.cpp
 std::unique_ptr<Architecture> make_mistral_architecture();
-std::unique_ptr<Architecture> make_qwen2_architecture();  // arch_qwen2.cpp
-std::unique_ptr<Architecture> make_qwen3_architecture();  // arch_qwen3.cpp
-std::unique_ptr<Architecture> make_phi3_architecture();   // arch_phi3.cpp
-std::unique_ptr<Architecture> make_gemma2_architecture(); // arch_gemma2.cpp
+std::unique_ptr<Architecture> make_qwen2_architecture();   // arch_qwen2.cpp
+std::unique_ptr<Architecture> make_qwen3_architecture();   // arch_qwen3.cpp
+std::unique_ptr<Architecture> make_phi3_architecture();    // arch_phi3.cpp
+std::unique_ptr<Architecture> make_gemma2_architecture();  // arch_gemma2.cpp
 
 }  // namespace coco::llm

@@ -241,35 +241,54 @@ void write_hf_tokenizer(const GgufFile& f, const std::string& dir) {
   for (const auto& [left, right] : spec.merges) merges.push_back({left, right});
   json added = json::array();
   for (const auto& t : spec.added) {
-    added.push_back({{"id", t.id}, {"content", t.content}, {"single_word", false},
-                     {"lstrip", false}, {"rstrip", false}, {"normalized", false},
+    added.push_back({{"id", t.id},
+                     {"content", t.content},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
                      {"special", t.special}});
   }
   json steps = json::array();
   for (const char* r : p.regexes) {
-    steps.push_back({{"type", "Split"}, {"pattern", {{"Regex", r}}}, {"behavior", "Isolated"},
+    steps.push_back({{"type", "Split"},
+                     {"pattern", {{"Regex", r}}},
+                     {"behavior", "Isolated"},
                      {"invert", false}});
   }
-  const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false},
-                           {"trim_offsets", false}, {"use_regex", false}};
+  const json byte_level = {{"type", "ByteLevel"},
+                           {"add_prefix_space", false},
+                           {"trim_offsets", false},
+                           {"use_regex", false}};
   steps.push_back(byte_level);
   json post = nullptr;
   if (spec.add_bos) {
     const std::string bos = spec.tokens[static_cast<size_t>(spec.bos)];
     post = {{"type", "TemplateProcessing"},
-            {"single", {{{"SpecialToken", {{"id", bos}, {"type_id", 0}}}},
-                        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+            {"single",
+             {{{"SpecialToken", {{"id", bos}, {"type_id", 0}}}},
+              {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
             {"special_tokens", {{bos, {{"id", bos}, {"ids", {spec.bos}}, {"tokens", {bos}}}}}}};
   }
-  const json tokenizer = {
-      {"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr},
-      {"added_tokens", added}, {"normalizer", nullptr},
-      {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", steps}}},
-      {"post_processor", post}, {"decoder", byte_level},
-      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
-                 {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
-                 {"fuse_unk", false}, {"byte_fallback", false},
-                 {"ignore_merges", spec.ignore_merges}, {"vocab", vocab}, {"merges", merges}}}};
+  const json tokenizer = {{"version", "1.0"},
+                          {"truncation", nullptr},
+                          {"padding", nullptr},
+                          {"added_tokens", added},
+                          {"normalizer", nullptr},
+                          {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", steps}}},
+                          {"post_processor", post},
+                          {"decoder", byte_level},
+                          {"model",
+                           {{"type", "BPE"},
+                            {"dropout", nullptr},
+                            {"unk_token", nullptr},
+                            {"continuing_subword_prefix", nullptr},
+                            {"end_of_word_suffix", nullptr},
+                            {"fuse_unk", false},
+                            {"byte_fallback", false},
+                            {"ignore_merges", spec.ignore_merges},
+                            {"vocab", vocab},
+                            {"merges", merges}}}};
   json config = {{"add_bos_token", spec.add_bos}, {"add_eos_token", false}};
   const auto name = [&](int64_t id) { return json(spec.tokens[static_cast<size_t>(id)]); };
   if (spec.bos >= 0) config["bos_token"] = name(spec.bos);

@@ -10,8 +10,8 @@
 
 #include <cmath>
 
-#include "coco/ops/fast_exp.h"
 #include "coco/llm/llama_layers.h"
+#include "coco/ops/fast_exp.h"
 
 namespace coco::llm {
 
@@ -19,11 +19,14 @@ namespace {
 
 constexpr int64_t kRowsPerTask = 256;
 
-bool fusable(const torch::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == torch::kFloat32; }
+bool fusable(const torch::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32;
+}
 
 // y = x · r · w with r = 1 / √(mean(x²) + eps) per row; saves r for backward.
 struct FusedRMSNorm : torch::autograd::Function<FusedRMSNorm> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,  // [N, D]
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               const torch::Tensor& x,  // [N, D]
                                const torch::Tensor& weight, double eps) {
     const int64_t n = x.size(0), d = x.size(1);
     auto y = torch::empty_like(x), r = torch::empty({n}, x.options());
@@ -75,9 +78,10 @@ struct FusedRMSNorm : torch::autograd::Function<FusedRMSNorm> {
 
 // Rotates each pair (a, b) of x [N, H, Dh] by the angle of its row (cos, sin [N, Dh/2]):
 // (a c − b s, a s + b c); `sign` −1 rotates back, which is the gradient.
-void rotate(const float* x, const float* cos, const float* sin, int64_t n, int64_t heads, int64_t dh,
-            bool adjacent, float sign, float* y) {
-  const int64_t half = dh / 2, stride = adjacent ? 2 : 1, off = adjacent ? 1 : half;  // a at stride·i, b at +off
+void rotate(const float* x, const float* cos, const float* sin, int64_t n, int64_t heads,
+            int64_t dh, bool adjacent, float sign, float* y) {
+  const int64_t half = dh / 2, stride = adjacent ? 2 : 1,
+                off = adjacent ? 1 : half;  // a at stride·i, b at +off
   at::parallel_for(0, n, kRowsPerTask, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const float *c = cos + row * half, *s = sin + row * half;
@@ -96,12 +100,13 @@ void rotate(const float* x, const float* cos, const float* sin, int64_t n, int64
 }
 
 struct FusedRope : torch::autograd::Function<FusedRope> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,  // [B, T, H, Dh]
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               const torch::Tensor& x,                              // [B, T, H, Dh]
                                const torch::Tensor& cos, const torch::Tensor& sin,  // [B, T, Dh/2]
                                bool adjacent) {
     auto y = torch::empty_like(x);
-    rotate(x.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), x.size(0) * x.size(1), x.size(2),
-           x.size(3), adjacent, 1.0f, y.data_ptr<float>());
+    rotate(x.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), x.size(0) * x.size(1),
+           x.size(2), x.size(3), adjacent, 1.0f, y.data_ptr<float>());
     ctx->save_for_backward({cos, sin});
     ctx->saved_data["adjacent"] = adjacent;
     return y;
@@ -112,8 +117,9 @@ struct FusedRope : torch::autograd::Function<FusedRope> {
     const auto saved = ctx->get_saved_variables();
     const auto g = grad_out[0].contiguous();
     auto dx = torch::empty_like(g);
-    rotate(g.data_ptr<float>(), saved[0].data_ptr<float>(), saved[1].data_ptr<float>(), g.size(0) * g.size(1),
-           g.size(2), g.size(3), ctx->saved_data["adjacent"].toBool(), -1.0f, dx.data_ptr<float>());
+    rotate(g.data_ptr<float>(), saved[0].data_ptr<float>(), saved[1].data_ptr<float>(),
+           g.size(0) * g.size(1), g.size(2), g.size(3), ctx->saved_data["adjacent"].toBool(), -1.0f,
+           dx.data_ptr<float>());
     return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -148,7 +154,8 @@ struct FusedSwiGLU : torch::autograd::Function<FusedSwiGLU> {
     const auto& g = saved[0];
     const auto dy = grad_out[0].contiguous();
     auto dg = torch::empty_like(g), du = torch::empty_like(g);
-    const float *gp = g.data_ptr<float>(), *up = saved[1].data_ptr<float>(), *dyp = dy.data_ptr<float>();
+    const float *gp = g.data_ptr<float>(), *up = saved[1].data_ptr<float>(),
+                *dyp = dy.data_ptr<float>();
     float *dgp = dg.data_ptr<float>(), *dup = du.data_ptr<float>();
     at::parallel_for(0, g.numel(), kGrain, [&](int64_t begin, int64_t end) {
 #pragma omp simd
@@ -164,10 +171,13 @@ struct FusedSwiGLU : torch::autograd::Function<FusedSwiGLU> {
 
 }  // namespace
 
-torch::Tensor swiglu_reference(const torch::Tensor& gate, const torch::Tensor& up) { return torch::silu(gate) * up; }
+torch::Tensor swiglu_reference(const torch::Tensor& gate, const torch::Tensor& up) {
+  return torch::silu(gate) * up;
+}
 
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) {
-  if (!fusable(gate) || !fusable(up) || gate.sizes() != up.sizes()) return swiglu_reference(gate, up);
+  if (!fusable(gate) || !fusable(up) || gate.sizes() != up.sizes())
+    return swiglu_reference(gate, up);
   return FusedSwiGLU::apply(gate.contiguous(), up.contiguous());
 }
 
@@ -178,12 +188,14 @@ torch::Tensor rms_norm_reference(const torch::Tensor& x, const torch::Tensor& we
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
-  if (!fusable(x) || !fusable(weight) || weight.requires_grad()) return rms_norm_reference(x, weight, eps);
+  if (!fusable(x) || !fusable(weight) || weight.requires_grad())
+    return rms_norm_reference(x, weight, eps);
   const auto rows = x.reshape({-1, x.size(-1)}).contiguous();
   return FusedRMSNorm::apply(rows, weight.contiguous(), eps).view(x.sizes());
 }
 
-torch::Tensor apply_rope_reference(const torch::Tensor& x, const RopeTables& t, RopePairing pairing) {
+torch::Tensor apply_rope_reference(const torch::Tensor& x, const RopeTables& t,
+                                   RopePairing pairing) {
   const auto half = x.size(-1) / 2;
   if (pairing == RopePairing::kHalf) {
     const auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);  // [B,H,T,Dh/2]
@@ -196,7 +208,8 @@ torch::Tensor apply_rope_reference(const torch::Tensor& x, const RopeTables& t, 
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& t, RopePairing pairing) {
-  if (!fusable(x) || !fusable(t.cos) || !fusable(t.sin) || t.cos.requires_grad() || t.sin.requires_grad()) {
+  if (!fusable(x) || !fusable(t.cos) || !fusable(t.sin) || t.cos.requires_grad() ||
+      t.sin.requires_grad()) {
     return apply_rope_reference(x, t, pairing);
   }
   const int64_t b = x.size(0), len = x.size(2), half = x.size(3) / 2;

@@ -46,7 +46,10 @@ RopeScaling read_hf_rope_scaling(HfKeys& keys) {
   }
   r.factor = s.get_double("factor", 1.0);
   for (const auto& item : keys.get("rope_scaling").items()) {
-    static const std::set<std::string> known = {"type", "rope_type", "factor", "low_freq_factor",
+    static const std::set<std::string> known = {"type",
+                                                "rope_type",
+                                                "factor",
+                                                "low_freq_factor",
                                                 "high_freq_factor",
                                                 "original_max_position_embeddings"};
     if (!known.count(item.key())) fail("key '" + item.key() + "' is not supported");
@@ -66,8 +69,8 @@ LlamaConfig from_hf_json_unchecked(const nlohmann::json& j, const std::string& s
   if (!j.is_object()) throw ModelError(source + ": expected a JSON object");
   const Architecture* arch = nullptr;
   std::string arch_name;
-  if (j.contains("architectures") && j["architectures"].is_array() &&
-      !j["architectures"].empty() && j["architectures"][0].is_string()) {
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
+      j["architectures"][0].is_string()) {
     arch_name = j["architectures"][0].get<std::string>();
     arch = find_hf_architecture(arch_name);
   } else if (j.contains("model_type") && j["model_type"].is_string()) {
@@ -110,8 +113,8 @@ LlamaConfig from_hf_json_unchecked(const nlohmann::json& j, const std::string& s
 }  // namespace
 
 double LlamaConfig::attention_scale() const {
-  const double d = query_pre_attn_scalar_ > 0 ? query_pre_attn_scalar_
-                                              : static_cast<double>(head_dim());
+  const double d =
+      query_pre_attn_scalar_ > 0 ? query_pre_attn_scalar_ : static_cast<double>(head_dim());
   return 1.0 / std::sqrt(d);
 }
 
@@ -125,7 +128,8 @@ std::vector<double> LlamaConfig::rope_inv_freq() const {
   const auto& s = rope_scaling_;
   const double pi = std::acos(-1.0);
   for (int64_t i = 0; i < half; ++i) {
-    double f = std::pow(rope_theta_, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim()));
+    double f =
+        std::pow(rope_theta_, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim()));
     if (s.type == RopeScaling::Type::kLinear) {
       f /= s.factor;
     } else if (s.type == RopeScaling::Type::kLlama3) {
@@ -237,10 +241,9 @@ LlamaConfig LlamaConfig::from_gguf(GgufFile& f) {
   c.tie_word_embeddings(f.find_tensor("output.weight") == nullptr);
   arch->read_gguf(k, f, c);
   if (k.has("rope.dimension_count") && k.get_int("rope.dimension_count") != c.head_dim()) {
-    k.fail("rope.dimension_count", "partial rotary (" +
-                                       std::to_string(k.get_int("rope.dimension_count")) +
-                                       " of head dim " + std::to_string(c.head_dim()) +
-                                       ") is not supported");
+    k.fail("rope.dimension_count",
+           "partial rotary (" + std::to_string(k.get_int("rope.dimension_count")) +
+               " of head dim " + std::to_string(c.head_dim()) + ") is not supported");
   }
   k.finish();
   c.validate(f.path());
@@ -258,22 +261,23 @@ LlamaConfig LlamaConfig::from_hf_json(const nlohmann::json& j, const std::string
 nlohmann::json LlamaConfig::to_hf_json() const {
   const Architecture* arch = find_architecture(architecture_);
   if (!arch) throw ModelError("to_hf_json: unknown architecture '" + architecture_ + "'");
-  nlohmann::json j = {{"architectures", {arch->hf_classes().front()}},
-                      {"model_type", architecture_},
-                      {"vocab_size", vocab_size_},
-                      {"hidden_size", hidden_size_},
-                      {"num_hidden_layers", num_layers_},
-                      {"num_attention_heads", num_heads_},
-                      {"num_key_value_heads", num_kv_heads_},
-                      {"head_dim", head_dim()},
-                      {"intermediate_size", intermediate_size_},
-                      {"rms_norm_eps", rms_norm_eps_},
-                      {"rope_theta", rope_theta_},
-                      {"max_position_embeddings", max_position_},
-                      {"tie_word_embeddings", tie_word_embeddings_},
-                      {"attention_bias", attention_bias_},
-                      {"hidden_act", activation_ == Activation::kSilu ? "silu" : "gelu_pytorch_tanh"},
-                      {"torch_dtype", "float32"}};
+  nlohmann::json j = {
+      {"architectures", {arch->hf_classes().front()}},
+      {"model_type", architecture_},
+      {"vocab_size", vocab_size_},
+      {"hidden_size", hidden_size_},
+      {"num_hidden_layers", num_layers_},
+      {"num_attention_heads", num_heads_},
+      {"num_key_value_heads", num_kv_heads_},
+      {"head_dim", head_dim()},
+      {"intermediate_size", intermediate_size_},
+      {"rms_norm_eps", rms_norm_eps_},
+      {"rope_theta", rope_theta_},
+      {"max_position_embeddings", max_position_},
+      {"tie_word_embeddings", tie_word_embeddings_},
+      {"attention_bias", attention_bias_},
+      {"hidden_act", activation_ == Activation::kSilu ? "silu" : "gelu_pytorch_tanh"},
+      {"torch_dtype", "float32"}};
   RopeScaling s = rope_scaling_;
   if (!rope_freq_factors_.empty()) {
     // GGUF keeps Llama-3's scaling as per-frequency factors; config.json can only say it as

@@ -8,14 +8,14 @@
 #include <fstream>
 #include <map>
 
+#include "architectures.h"
+#include "bpe_tokenizer.h"
 #include "coco/common/error.h"
 #include "coco/llm/gguf.h"
 #include "coco/llm/llama_config.h"
 #include "coco/llm/llama_loader.h"
 #include "coco/llm/safetensors.h"
 #include "coco/llm/spm_vocab.h"
-#include "architectures.h"
-#include "bpe_tokenizer.h"
 
 namespace coco::llm {
 namespace fs = std::filesystem;
@@ -88,7 +88,8 @@ ConvertReport convert_gguf_to_hf(const std::string& gguf_path, const std::string
     fs::create_directories(out_dir, ec);
     if (ec) throw ModelError(out_dir + ": cannot create directory (" + ec.message() + ")");
     report.tokenizer = convert_gguf_tokenizer(file, out_dir);
-    if (report.tokenizer.empty()) throw ModelError(gguf_path + ": holds neither tensors nor a vocabulary");
+    if (report.tokenizer.empty())
+      throw ModelError(gguf_path + ": holds neither tensors nor a vocabulary");
     return report;
   }
   const LlamaConfig config = LlamaConfig::from_gguf(file);
@@ -97,9 +98,8 @@ ConvertReport convert_gguf_to_hf(const std::string& gguf_path, const std::string
     extra["bos_token_id"] = file.get_int("tokenizer.ggml.bos_token_id");
   if (file.has("tokenizer.ggml.eos_token_id"))
     extra["eos_token_id"] = file.get_int("tokenizer.ggml.eos_token_id");
-  report =
-      save_hf_checkpoint(config, read_llama_weights(gguf_path, config, torch::kFloat32), out_dir,
-                         dtype, extra, fs::path(gguf_path).filename().string());
+  report = save_hf_checkpoint(config, read_llama_weights(gguf_path, config, torch::kFloat32),
+                              out_dir, dtype, extra, fs::path(gguf_path).filename().string());
   report.tokenizer = convert_gguf_tokenizer(file, out_dir);
   return report;
 }
@@ -115,8 +115,8 @@ ConvertReport write_random_checkpoint(const std::string& config_json, const std:
     torch::NoGradGuard no_grad;
     for (const auto& item : shapes->named_parameters()) {
       const bool norm = item.key().find("norm") != std::string::npos;
-      auto w = norm ? torch::ones(item.value().sizes())
-                    : torch::randn(item.value().sizes()).mul_(0.02);
+      auto w =
+          norm ? torch::ones(item.value().sizes()) : torch::randn(item.value().sizes()).mul_(0.02);
       weights.emplace_back(item.key(), std::move(w));
     }
   }

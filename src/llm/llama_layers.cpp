@@ -15,19 +15,20 @@ RMSNormImpl::RMSNormImpl(RMSNormOptions options_) : options(options_) { reset();
 
 void RMSNormImpl::reset() {
   const auto& alloc = options.uninitialised();
-  weight = register_parameter("weight",
-                              alloc ? torch::empty({options.dim()}, *alloc)
-                                    : torch::ones({options.dim()}),
-                              /*requires_grad=*/false);
+  weight = register_parameter(
+      "weight", alloc ? torch::empty({options.dim()}, *alloc) : torch::ones({options.dim()}),
+      /*requires_grad=*/false);
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return rms_norm(x, weight, options.eps()); }
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  return rms_norm(x, weight, options.eps());
+}
 
 RopeTables make_rope_tables(const torch::Tensor& positions, const std::vector<double>& inv_freq,
                             torch::Dtype dtype) {
   const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-  const auto freq = torch::tensor(inv_freq, opts).to(positions.device());      // [Dh/2]
-  const auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * freq;      // [B,T,Dh/2]
+  const auto freq = torch::tensor(inv_freq, opts).to(positions.device());  // [Dh/2]
+  const auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * freq;  // [B,T,Dh/2]
   return {angles.cos().unsqueeze(1).to(dtype), angles.sin().unsqueeze(1).to(dtype)};
 }
 
@@ -44,8 +45,8 @@ torch::Tensor geglu(const torch::Tensor& gate, const torch::Tensor& up) {
 }
 
 torch::Tensor softcapped_attention(const torch::Tensor& q, const torch::Tensor& k,
-                                   const torch::Tensor& v, const torch::Tensor& allow,
-                                   double scale, double cap) {
+                                   const torch::Tensor& v, const torch::Tensor& allow, double scale,
+                                   double cap) {
   const auto b = q.size(0), h = q.size(1), t = q.size(2), dh = q.size(3), hkv = k.size(1);
   const auto qg = q.reshape({b, hkv, h / hkv * t, dh});  // query heads grouped by kv head
   auto scores = torch::matmul(qg.to(torch::kFloat32), k.to(torch::kFloat32).transpose(-1, -2))
@@ -53,8 +54,8 @@ torch::Tensor softcapped_attention(const torch::Tensor& q, const torch::Tensor& 
   scores = torch::tanh(scores * (scale / cap)) * cap;
   scores = scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity());
   // A query row with no visible key (left padding) gives 0/0; it reads nothing instead.
-  const auto p = torch::softmax(scores, -1).nan_to_num(0).to(v.scalar_type()).view(
-      {b, hkv, h / hkv * t, -1});
+  const auto p =
+      torch::softmax(scores, -1).nan_to_num(0).to(v.scalar_type()).view({b, hkv, h / hkv * t, -1});
   return torch::matmul(p, v).view({b, h, t, dh});
 }
 
@@ -92,8 +93,8 @@ void LlamaAttentionImpl::reset() {
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const DecoderContext& ctx) {
   const auto b = x.size(0), t = x.size(1);
   const auto h = config.num_heads(), hkv = config.num_kv_heads(), dh = config.head_dim();
-  auto q = q_proj->forward(x, ctx.lora_mask).view({b, t, h, dh});    // [B,T,H,Dh]
-  auto k = k_proj->forward(x, ctx.lora_mask).view({b, t, hkv, dh});  // [B,T,Hkv,Dh]
+  auto q = q_proj->forward(x, ctx.lora_mask).view({b, t, h, dh});                    // [B,T,H,Dh]
+  auto k = k_proj->forward(x, ctx.lora_mask).view({b, t, hkv, dh});                  // [B,T,Hkv,Dh]
   auto v = v_proj->forward(x, ctx.lora_mask).view({b, t, hkv, dh}).transpose(1, 2);  // [B,Hkv,T,Dh]
   if (q_norm) {
     q = q_norm->forward(q);

@@ -10,12 +10,12 @@
 #include <memory>
 #include <set>
 
+#include "architectures.h"
 #include "coco/common/error.h"
 #include "coco/common/log.h"
 #include "coco/config/config.h"
 #include "coco/llm/gguf.h"
 #include "coco/llm/safetensors.h"
-#include "architectures.h"
 
 namespace coco::llm {
 namespace fs = std::filesystem;
@@ -59,8 +59,8 @@ class WeightReader {
           name.find("rotary_emb.inv_freq") != std::string::npos ||
           (config.tie_word_embeddings() && name == "lm_head.weight"))
         continue;
-      throw ModelError(path_ + ": tensor '" + name + "' is not part of a " +
-                       config.architecture() + " model with this config");
+      throw ModelError(path_ + ": tensor '" + name + "' is not part of a " + config.architecture() +
+                       " model with this config");
     }
   }
 
@@ -82,8 +82,8 @@ class WeightReader {
       auto want = dst.sizes().vec();
       if (s.rows >= 0) want[0] = shape[0];  // a row block of the file's tensor
       if (want == shape) {
-        gguf_->read_rows_into(s.name, s.rows < 0 ? 0 : s.row_begin,
-                              s.rows < 0 ? shape[0] : s.rows, dst);
+        gguf_->read_rows_into(s.name, s.rows < 0 ? 0 : s.row_begin, s.rows < 0 ? shape[0] : s.rows,
+                              dst);
         return;
       }
     }
@@ -111,8 +111,8 @@ class WeightReader {
   TensorSource source(const Architecture& arch, const LlamaConfig& config,
                       const std::string& param) {
     const HasTensor has = [this](const std::string& n) { return this->has(n); };
-    TensorSource s = gguf_ ? arch.gguf_source(param, config, has)
-                           : arch.hf_source(param, config, has);
+    TensorSource s =
+        gguf_ ? arch.gguf_source(param, config, has) : arch.hf_source(param, config, has);
     if (!has(s.name))
       throw ModelError(path_ + ": tensor '" + s.name + "' is missing (" + config.architecture() +
                        " parameter '" + param + "')");

@@ -61,7 +61,7 @@ torch::Tensor LlamaOutput::mean_of_layers() const {
 }
 
 torch::Tensor make_attention_allow(const torch::Tensor& attention_mask, int64_t batch,
-                                  int64_t length, torch::Device device) {
+                                   int64_t length, torch::Device device) {
   const auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(device);
   auto allowed = torch::ones({length, length}, bool_opts).tril().view({1, 1, length, length});
   if (attention_mask.defined()) {
@@ -91,7 +91,8 @@ LlamaModelImpl::LlamaModelImpl(LlamaConfig config,
 std::vector<torch::Tensor> LlamaModelImpl::unfreeze_weights() {
   std::vector<torch::Tensor> weights;
   for (auto& p : named_parameters()) {
-    if (p.key().find("lora_") == std::string::npos) weights.push_back(p.value().set_requires_grad(true));
+    if (p.key().find("lora_") == std::string::npos)
+      weights.push_back(p.value().set_requires_grad(true));
   }
   return weights;
 }
@@ -116,8 +117,8 @@ void LlamaModelImpl::reset() {
       "norm", RMSNorm(RMSNormOptions(d).eps(config_.rms_norm_eps()).uninitialised(uninitialised_)));
   lm_head_ = nullptr;
   if (!config_.tie_word_embeddings()) {
-    lm_head_ = register_module(
-        "lm_head", LoRALinear(LoRALinearOptions(d, v).uninitialised(uninitialised_)));
+    lm_head_ = register_module("lm_head",
+                               LoRALinear(LoRALinearOptions(d, v).uninitialised(uninitialised_)));
   }
 }
 

@@ -8,10 +8,10 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
-#include "coco/ops/dropout.h"
 #include "coco/common/error.h"
 #include "coco/config/config.h"
 #include "coco/llm/safetensors.h"
+#include "coco/ops/dropout.h"
 
 namespace coco::llm {
 namespace {
@@ -189,8 +189,8 @@ namespace {
 // ones, which OpenBLAS ran about three times slower per FLOP here.
 struct MaskedLoRAFunction : torch::autograd::Function<MaskedLoRAFunction> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h,
-                               const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask,
-                               double scale) {
+                               const torch::Tensor& a, const torch::Tensor& b,
+                               const torch::Tensor& mask, double scale) {
     const auto m = torch::mm(b, a) * scale;  // [O, I]
     ctx->save_for_backward({h, a, b, m});
     ctx->saved_data["mask"] = mask;  // deliberately not version-checked: see above

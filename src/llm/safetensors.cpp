@@ -223,7 +223,9 @@ SafetensorsFile& SafetensorsCheckpoint::shard(const std::string& name) {
   return *shards_[it->second];
 }
 
-torch::Tensor SafetensorsCheckpoint::load(const std::string& name) { return shard(name).load(name); }
+torch::Tensor SafetensorsCheckpoint::load(const std::string& name) {
+  return shard(name).load(name);
+}
 
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,

@@ -25,15 +25,17 @@ AdaptOptions AdaptOptions::from_config(ConfigNode& node) {
 }
 
 Json AdaptResult::to_json() const {
-  return {{"heldout_loss_before", heldout_loss_before}, {"heldout_loss_after", heldout_loss_after},
-          {"seconds", seconds}, {"texts", texts}};
+  return {{"heldout_loss_before", heldout_loss_before},
+          {"heldout_loss_after", heldout_loss_after},
+          {"seconds", seconds},
+          {"texts", texts}};
 }
 
 namespace {
 
 // Mean next-token cross-entropy over the real tokens of `texts` [begin, end).
-torch::Tensor lm_loss(llm::LlamaModelImpl& model, const std::vector<std::vector<int64_t>>& texts, size_t begin,
-                      size_t end, int64_t pad) {
+torch::Tensor lm_loss(llm::LlamaModelImpl& model, const std::vector<std::vector<int64_t>>& texts,
+                      size_t begin, size_t end, int64_t pad) {
   size_t width = 0;
   for (size_t i = begin; i < end; ++i) width = std::max(width, texts[i].size());
   const auto n = static_cast<int64_t>(end - begin), t = static_cast<int64_t>(width);
@@ -53,25 +55,28 @@ torch::Tensor lm_loss(llm::LlamaModelImpl& model, const std::vector<std::vector<
   in.output_logits = true;
   const auto logits = model.run(in).logits.narrow(1, 0, t - 1).to(torch::kFloat32);  // [N, T-1, V]
   const auto targets = ids.narrow(1, 1, t - 1).masked_fill(mask.narrow(1, 1, t - 1) == 0, -100);
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}), targets.reshape({-1}),
-                                              torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+  return torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(2)}), targets.reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
 }
 
-double heldout_loss(llm::LlamaModelImpl& model, const std::vector<std::vector<int64_t>>& texts, size_t count,
-                    int64_t batch, int64_t pad) {
+double heldout_loss(llm::LlamaModelImpl& model, const std::vector<std::vector<int64_t>>& texts,
+                    size_t count, int64_t batch, int64_t pad) {
   torch::NoGradGuard no_grad;
   model.eval();
   double sum = 0;
   size_t batches = 0;
   for (size_t i = 0; i < count; i += static_cast<size_t>(batch), ++batches) {
-    sum += lm_loss(model, texts, i, std::min(count, i + static_cast<size_t>(batch)), pad).item<double>();
+    sum += lm_loss(model, texts, i, std::min(count, i + static_cast<size_t>(batch)), pad)
+               .item<double>();
   }
   return batches ? sum / static_cast<double>(batches) : 0;
 }
 
 }  // namespace
 
-AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions& options, uint64_t seed) {
+AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions& options,
+                               uint64_t seed) {
   AdaptResult result;
   if (options.epochs == 0) return result;
   const auto start = std::chrono::steady_clock::now();
@@ -84,13 +89,16 @@ AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions
     const std::string text = encoder.item_text(item);
     if (text.empty()) continue;
     auto ids = tok.encode(text, tok.add_bos(), /*add_eos=*/tok.eos_id() >= 0);
-    if (static_cast<int64_t>(ids.size()) > encoder.options.max_tokens) ids.resize(static_cast<size_t>(encoder.options.max_tokens));
+    if (static_cast<int64_t>(ids.size()) > encoder.options.max_tokens)
+      ids.resize(static_cast<size_t>(encoder.options.max_tokens));
     if (ids.size() >= 2) texts.push_back(std::move(ids));
   }
   std::mt19937_64 rng(seed);
   std::shuffle(texts.begin(), texts.end(), rng);
-  const auto held = std::min(texts.size() - 1, static_cast<size_t>(options.holdout * static_cast<double>(texts.size())));
-  std::vector<std::vector<int64_t>> train(texts.begin() + static_cast<std::ptrdiff_t>(held), texts.end());
+  const auto held = std::min(
+      texts.size() - 1, static_cast<size_t>(options.holdout * static_cast<double>(texts.size())));
+  std::vector<std::vector<int64_t>> train(texts.begin() + static_cast<std::ptrdiff_t>(held),
+                                          texts.end());
   texts.resize(held);  // the held-out part
   result.texts = static_cast<int64_t>(train.size());
   result.heldout_loss_before = heldout_loss(model, texts, held, options.batch_size, pad);
@@ -98,14 +106,16 @@ AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions
   const bool lora = options.mode == AdaptMode::kLora;
   const char* mode = lora ? "lora" : "full";
   const auto params = lora ? llm::lora_parameters(model) : model.unfreeze_weights();
-  const auto optimizer = make_optimizer({{"llm", params, options.lr}}, {OptimizerKind::kAdam, options.lr});
+  const auto optimizer =
+      make_optimizer({{"llm", params, options.lr}}, {OptimizerKind::kAdam, options.lr});
   model.train();
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     std::shuffle(train.begin(), train.end(), rng);
     double sum = 0;
     size_t batches = 0;
     for (size_t i = 0; i < train.size(); i += static_cast<size_t>(options.batch_size), ++batches) {
-      auto loss = lm_loss(model, train, i, std::min(train.size(), i + static_cast<size_t>(options.batch_size)), pad);
+      auto loss = lm_loss(model, train, i,
+                          std::min(train.size(), i + static_cast<size_t>(options.batch_size)), pad);
       optimizer_step(*optimizer, loss, /*clip_grad_norm=*/0);
       sum += loss.item<double>();
     }

@@ -20,9 +20,10 @@ namespace {
 
 // Short facet prompts the codebook starts from (METHOD.md step 2), cycled to K.
 const std::vector<std::string> kDefaultFacets = {
-    "Focus on the brand.",          "Focus on the price range.",    "Focus on the category.",
-    "Focus on the style.",          "Focus on the quality.",        "Focus on what the items are used for.",
-    "Focus on the newest item.",    "Focus on what the items have in common.",
+    "Focus on the brand.",       "Focus on the price range.",
+    "Focus on the category.",    "Focus on the style.",
+    "Focus on the quality.",     "Focus on what the items are used for.",
+    "Focus on the newest item.", "Focus on what the items have in common.",
 };
 
 uint64_t history_hash(const int64_t* row, int64_t length) {
@@ -80,7 +81,8 @@ class ForkedRng {
 
 }  // namespace
 
-CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden, const std::string& config_dir) {
+CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden,
+                                     const std::string& config_dir) {
   CoCoOptions o;
   ConfigNode knowledge = node.child("knowledge");
   o.knowledge = KnowledgeOptions::from_config(knowledge, config_dir);
@@ -118,7 +120,8 @@ CoCoOptions CoCoOptions::from_config(ConfigNode& node, int64_t hidden, const std
   o.warmup_epochs = node.get_int("warmup_epochs", o.warmup_epochs, 0);
   o.vq_grad_to_backbone = node.get_bool("vq_grad_to_backbone", o.vq_grad_to_backbone);
   o.fusion_grad_to_backbone = node.get_bool("fusion_grad_to_backbone", o.fusion_grad_to_backbone);
-  o.prefix = node.get_enum("prefix", o.prefix, {{"last", KnowledgeTarget::kLast}, {"random", KnowledgeTarget::kRandom}});
+  o.prefix = node.get_enum(
+      "prefix", o.prefix, {{"last", KnowledgeTarget::kLast}, {"random", KnowledgeTarget::kRandom}});
   node.finish();
   return o;
 }
@@ -128,7 +131,8 @@ CoCoModelImpl::CoCoModelImpl(Backbone backbone, CoCoOptions options_, const Item
   register_module("backbone", backbone_);
   knowledge_ = register_module("knowledge", KnowledgeEncoder(options.knowledge, catalog));
   vq_ = register_module("vq", VQCodebook(options.vq));
-  vq_->init_prompts(knowledge_->prompt_embeddings(options.facets, options.vq.num_codes(), options.vq.prompt_len()),
+  vq_->init_prompts(knowledge_->prompt_embeddings(options.facets, options.vq.num_codes(),
+                                                  options.vq.prompt_len()),
                     options.prompt_noise);
   aligner_ = register_module("aligner", Aligner(options.aligner));
   decision_ = register_module("decision", DecisionMatrix(options.decision));
@@ -137,8 +141,9 @@ CoCoModelImpl::CoCoModelImpl(Backbone backbone, CoCoOptions options_, const Item
   code_active_ = torch::zeros_like(code_examples_);
 }
 
-CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs, const torch::Tensor& history,
-                                                    const torch::Tensor& lora_mask) {
+CoCoModelImpl::Knowledge CoCoModelImpl::knowledge_of(const torch::Tensor& h_rs,
+                                                     const torch::Tensor& history,
+                                                     const torch::Tensor& lora_mask) {
   Knowledge k;
   k.vq = vq_(options.vq_grad_to_backbone ? h_rs : h_rs.detach());
   const auto out = knowledge_(k.vq.prompts, history, lora_mask);
@@ -150,7 +155,8 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   // The backbone's own step draws what it draws when trained alone: loss() only, unless
   // the knowledge needs h_rs of the whole window (train_step; BERT4Rec's costs a pass).
   const bool last = options.prefix == KnowledgeTarget::kLast && !warming_up();
-  BackboneStep step = last ? backbone_->train_step(batch) : BackboneStep{backbone_->loss(batch), {}};
+  BackboneStep step =
+      last ? backbone_->train_step(batch) : BackboneStep{backbone_->loss(batch), {}};
   if (warming_up()) return std::move(step.loss);
   ForkedRng own_stream;
   const int64_t b = batch.items.size(0);
@@ -166,7 +172,8 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   // Filled from the decision matrix below; the LoRA layers read it during backward.
   auto lora_mask = torch::zeros({b}, h_rs.options().requires_grad(false));
   Knowledge k = knowledge_of(h_rs, history, lora_mask);
-  const auto h_u = fusion_(options.fusion_grad_to_backbone ? h_rs : h_rs.detach(), k.h_aligned);  // [B, d]
+  const auto h_u =
+      fusion_(options.fusion_grad_to_backbone ? h_rs : h_rs.detach(), k.h_aligned);  // [B, d]
 
   // log p(target) over items 1..V from a representation's scores
   auto logp = [&](const torch::Tensor& scores) {  // [B, V + 1] → [B]
@@ -181,8 +188,8 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
     fused_scores = score_all(h_u);  // [B, V + 1]
     target_emb = backbone_->item_embeddings().index_select(0, target);
   }
-  const auto logp_fused = logp(fused_scores);       // [B]
-  const auto l_fused = -logp_fused.mean();          // the output's own objective at the target
+  const auto logp_fused = logp(fused_scores);  // [B]
+  const auto l_fused = -logp_fused.mean();     // the output's own objective at the target
 
   {
     torch::NoGradGuard no_grad;
@@ -193,8 +200,9 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   const auto l_align = info_nce(k.h_aligned, h_rs.detach(), options.tau_align);
   const auto l_ortho = orthogonality_loss(vq_->prompts());
   LossTerms terms = std::move(step.loss);
-  terms.total = terms.total + options.lambda_fused * l_fused + options.lambda_nce * l_nce + options.lambda_align * l_align +
-                options.lambda_vq * k.vq.loss_vq + options.lambda_ortho * l_ortho;
+  terms.total = terms.total + options.lambda_fused * l_fused + options.lambda_nce * l_nce +
+                options.lambda_align * l_align + options.lambda_vq * k.vq.loss_vq +
+                options.lambda_ortho * l_ortho;
   terms.parts.emplace_back("rec_fused", l_fused.detach());
   terms.parts.emplace_back("nce", l_nce.detach());
   terms.parts.emplace_back("align", l_align.detach());
@@ -203,11 +211,13 @@ LossTerms CoCoModelImpl::loss(const TrainBatch& batch) {
   return terms;
 }
 
-void CoCoModelImpl::decide(const Knowledge& k, const torch::Tensor& h_rs, const torch::Tensor& logp_fused,
-                           const torch::Tensor& logp_rs, torch::Tensor& lora_mask) {
+void CoCoModelImpl::decide(const Knowledge& k, const torch::Tensor& h_rs,
+                           const torch::Tensor& logp_fused, const torch::Tensor& logp_rs,
+                           torch::Tensor& lora_mask) {
   const DecisionOutput decision = decision_(k.h_aligned, h_rs, logp_fused, logp_rs);
   lora_mask.copy_(decision.mask);
-  const auto per_code = DecisionMatrixImpl::per_code_activation(decision.mask, k.vq.codes, options.vq.num_codes());
+  const auto per_code =
+      DecisionMatrixImpl::per_code_activation(decision.mask, k.vq.codes, options.vq.num_codes());
   code_examples_ += per_code.examples.to(torch::kCPU, torch::kFloat64);
   code_active_ += per_code.active.to(torch::kCPU, torch::kFloat64);
   sum_a_ += decision.a.sum().item<double>();
@@ -234,7 +244,8 @@ std::vector<std::pair<const void*, int64_t>> CoCoModelImpl::weights_version() co
   return v;
 }
 
-torch::Tensor CoCoModelImpl::cached_knowledge(const torch::Tensor& h_rs, const torch::Tensor& history) {
+torch::Tensor CoCoModelImpl::cached_knowledge(const torch::Tensor& h_rs,
+                                              const torch::Tensor& history) {
   auto version = weights_version();
   if (version != cache_version_) {  // a weight changed (optimiser step, checkpoint load, move)
     cache_index_.clear();
@@ -259,11 +270,13 @@ torch::Tensor CoCoModelImpl::cached_knowledge(const torch::Tensor& h_rs, const t
     const auto fresh = knowledge_of(h_rs.index_select(0, idx), history.index_select(0, idx), {})
                            .h_aligned.to(torch::kCPU, torch::kFloat32)
                            .contiguous();
-    cache_rows_.insert(cache_rows_.end(), fresh.data_ptr<float>(), fresh.data_ptr<float>() + fresh.numel());
+    cache_rows_.insert(cache_rows_.end(), fresh.data_ptr<float>(),
+                       fresh.data_ptr<float>() + fresh.numel());
   }
   auto out = torch::empty({b, d}, torch::kFloat32);
   for (int64_t r = 0; r < b; ++r) {
-    std::copy_n(cache_rows_.data() + rows[static_cast<size_t>(r)] * d, d, out.data_ptr<float>() + r * d);
+    std::copy_n(cache_rows_.data() + rows[static_cast<size_t>(r)] * d, d,
+                out.data_ptr<float>() + r * d);
   }
   return out.to(h_rs.device(), h_rs.scalar_type());
 }
@@ -293,10 +306,12 @@ Json CoCoModelImpl::epoch_diagnostics() {
                                    torch::zeros_like(code_examples_));
     const auto hist = vq_->usage_histogram().to(torch::kCPU).contiguous();
     j["codebook_perplexity"] = vq_->perplexity();
-    j["code_usage"] = std::vector<double>(hist.data_ptr<double>(), hist.data_ptr<double>() + hist.numel());
+    j["code_usage"] =
+        std::vector<double>(hist.data_ptr<double>(), hist.data_ptr<double>() + hist.numel());
     j["restarted_codes"] = restarted_;
     j["decision_rate"] = sum_mask_ / examples_;
-    j["decision_rate_per_code"] = std::vector<double>(rate.data_ptr<double>(), rate.data_ptr<double>() + rate.numel());
+    j["decision_rate_per_code"] =
+        std::vector<double>(rate.data_ptr<double>(), rate.data_ptr<double>() + rate.numel());
     j["mean_alignment_cos"] = sum_a_ / examples_;
     j["mean_utility"] = sum_delta_ / examples_;
     j["examples"] = examples_;
@@ -322,7 +337,8 @@ CoCoRepresentations CoCoModelImpl::representations(const EvalBatch& batch) {
 AdaptResult CoCoModelImpl::adapt_catalogue(uint64_t seed) {
   AdaptResult r = adapt_to_catalogue(*knowledge_, options.adapt, seed);
   if (options.adapt.epochs > 0 && options.adapt.mode == AdaptMode::kFull) {  // the embeddings moved
-    vq_->init_prompts(knowledge_->prompt_embeddings(options.facets, options.vq.num_codes(), options.vq.prompt_len()),
+    vq_->init_prompts(knowledge_->prompt_embeddings(options.facets, options.vq.num_codes(),
+                                                    options.vq.prompt_len()),
                       options.prompt_noise);
   }
   return r;
@@ -331,18 +347,20 @@ AdaptResult CoCoModelImpl::adapt_catalogue(uint64_t seed) {
 namespace {
 
 // h_rs and h_aligned of the first (up to 512) validation users, for the projection plot.
-void write_knowledge_snapshot(CoCoModelImpl& model, const RunContext& run, const std::string& file) {
+void write_knowledge_snapshot(CoCoModelImpl& model, const RunContext& run,
+                              const std::string& file) {
   std::vector<int64_t> users(static_cast<size_t>(std::min<int64_t>(512, run.data.num_users())));
   std::iota(users.begin(), users.end(), 0);
-  EvalBatch batch =
-      make_eval_batch(run.data, users, 0, static_cast<int64_t>(users.size()), Split::kValid, run.max_len);
+  EvalBatch batch = make_eval_batch(run.data, users, 0, static_cast<int64_t>(users.size()),
+                                    Split::kValid, run.max_len);
   batch = {batch.users.to(run.device), batch.history.to(run.device), batch.target.to(run.device)};
   const auto reps = model.representations(batch);
   auto rows = [](const torch::Tensor& t) {
     const auto c = t.to(torch::kCPU, torch::kFloat64).contiguous();
     Json out = Json::array();
     for (int64_t r = 0; r < c.size(0); ++r) {
-      out.push_back(std::vector<double>(c[r].data_ptr<double>(), c[r].data_ptr<double>() + c.size(1)));
+      out.push_back(
+          std::vector<double>(c[r].data_ptr<double>(), c[r].data_ptr<double>() + c.size(1)));
     }
     return out;
   };
@@ -352,7 +370,8 @@ void write_knowledge_snapshot(CoCoModelImpl& model, const RunContext& run, const
                      {"users", users},
                      {"h_rs", rows(reps.h_rs)},
                      {"h_aligned", rows(reps.h_aligned)},
-                     {"codes", std::vector<int64_t>(codes.data_ptr<int64_t>(), codes.data_ptr<int64_t>() + codes.numel())}});
+                     {"codes", std::vector<int64_t>(codes.data_ptr<int64_t>(),
+                                                    codes.data_ptr<int64_t>() + codes.numel())}});
 }
 
 }  // namespace
@@ -365,6 +384,8 @@ void CoCoModelImpl::start_run(const RunContext& run) {
   write_knowledge_snapshot(*this, run, "knowledge_before.json");
 }
 
-void CoCoModelImpl::finish_run(const RunContext& run) { write_knowledge_snapshot(*this, run, "knowledge_after.json"); }
+void CoCoModelImpl::finish_run(const RunContext& run) {
+  write_knowledge_snapshot(*this, run, "knowledge_after.json");
+}
 
 }  // namespace coco

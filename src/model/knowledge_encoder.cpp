@@ -32,10 +32,12 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
       looked += (looked.empty() ? "" : ", ") + c.lexically_normal().string();
     }
     if (o.llm.path().empty()) {
-      llm.fail("path", "no such file: looked for " + looked +
-                           " (the shared models are in ../shared/models; or give the path of your own)");
+      llm.fail("path",
+               "no such file: looked for " + looked +
+                   " (the shared models are in ../shared/models; or give the path of your own)");
     }
-    o.llm.dtype(llm.get_enum("dtype", torch::kFloat32, {{"float32", torch::kFloat32}, {"bfloat16", torch::kBFloat16}}));
+    o.llm.dtype(llm.get_enum("dtype", torch::kFloat32,
+                             {{"float32", torch::kFloat32}, {"bfloat16", torch::kBFloat16}}));
     o.random_llm = llm.get_enum("weights", false, {{"pretrained", false}, {"random", true}});
     o.checkpoint_layers = llm.get_bool("activation_checkpointing", false);
     llm.finish();  // the LLM follows the run's device
@@ -46,10 +48,14 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
   const auto fields = node.get_string_list("fields", {"title"});
   if (fields.empty()) node.fail("fields", "at least one of title, brand, categories is needed");
   for (const auto& f : fields) {
-    if (f == "title") o.fields.push_back(ItemField::kTitle);
-    else if (f == "brand") o.fields.push_back(ItemField::kBrand);
-    else if (f == "categories") o.fields.push_back(ItemField::kCategories);
-    else node.fail("fields", "unknown field \"" + f + "\" (expected title, brand or categories)");
+    if (f == "title")
+      o.fields.push_back(ItemField::kTitle);
+    else if (f == "brand")
+      o.fields.push_back(ItemField::kBrand);
+    else if (f == "categories")
+      o.fields.push_back(ItemField::kCategories);
+    else
+      node.fail("fields", "unknown field \"" + f + "\" (expected title, brand or categories)");
   }
   o.recent_items = node.get_int("recent_items", o.recent_items, 1, 1000);
   o.max_tokens = node.get_int("max_tokens", o.max_tokens, 2, 4096);
@@ -79,7 +85,9 @@ void redraw_weights(llm::LlamaModelImpl& model) {
 }  // namespace
 
 KnowledgeEncoderImpl::KnowledgeEncoderImpl(KnowledgeOptions options_, const ItemCatalog& catalog)
-    : options(std::move(options_)), catalog_(catalog), tokenizer_(llm::Tokenizer::from_file(options.llm.path())) {
+    : options(std::move(options_)),
+      catalog_(catalog),
+      tokenizer_(llm::Tokenizer::from_file(options.llm.path())) {
   llm_ = register_module("llm", llm::load_llama(options.llm));
   if (options.random_llm) redraw_weights(*llm_);
   if (options.layers > llm_->config().num_layers()) {
@@ -96,16 +104,18 @@ KnowledgeEncoderImpl::KnowledgeEncoderImpl(KnowledgeOptions options_, const Item
     if (text.empty()) continue;
     auto& ids = item_tokens_[static_cast<size_t>(item)];
     ids = tokenizer_.encode(text);
-    if (options.item_tokens > 0 && static_cast<int64_t>(ids.size()) > options.item_tokens) ids.resize(options.item_tokens);
+    if (options.item_tokens > 0 && static_cast<int64_t>(ids.size()) > options.item_tokens)
+      ids.resize(options.item_tokens);
     ++with_text;
     tokens += static_cast<int64_t>(ids.size());
   }
   if (with_text == 0) {
-    throw ConfigError("config error at /coco/knowledge/fields: no item of the catalogue has text in the "
-                      "chosen fields; CoCo needs item text (items.tsv titles)");
+    throw ConfigError(
+        "config error at /coco/knowledge/fields: no item of the catalogue has text in the "
+        "chosen fields; CoCo needs item text (items.tsv titles)");
   }
-  log().info("[llm] {} of {} items have text; {:.1f} tokens per item on average", with_text, catalog.size(),
-             static_cast<double>(tokens) / static_cast<double>(with_text));
+  log().info("[llm] {} of {} items have text; {:.1f} tokens per item on average", with_text,
+             catalog.size(), static_cast<double>(tokens) / static_cast<double>(with_text));
 }
 
 std::string KnowledgeEncoderImpl::item_text(int64_t item) const {
@@ -167,14 +177,16 @@ llm::TokenBatch KnowledgeEncoderImpl::user_text(const torch::Tensor& history) co
   return out;
 }
 
-KnowledgeOutput KnowledgeEncoderImpl::forward(const torch::Tensor& prompts, const torch::Tensor& history,
+KnowledgeOutput KnowledgeEncoderImpl::forward(const torch::Tensor& prompts,
+                                              const torch::Tensor& history,
                                               const torch::Tensor& lora_mask) {
   const auto text = user_text(history);
   const auto dev = prompts.device();
   const auto ids = text.input_ids.to(dev);
   const auto text_mask = text.attention_mask.to(dev);  // [B, T]
   const int64_t b = prompts.size(0), p = prompts.size(1);
-  const auto embeds = torch::cat({prompts.to(llm_->dtype()), llm_->embed_tokens(ids)}, 1);  // [B, P + T, D]
+  const auto embeds =
+      torch::cat({prompts.to(llm_->dtype()), llm_->embed_tokens(ids)}, 1);  // [B, P + T, D]
   llm::LlamaInput in;
   in.inputs_embeds = embeds;
   in.attention_mask = torch::cat({torch::ones({b, p}, text_mask.options()), text_mask}, 1);
@@ -185,8 +197,8 @@ KnowledgeOutput KnowledgeEncoderImpl::forward(const torch::Tensor& prompts, cons
   return {options.layers > 1 ? out.mean_of_layers() : out.hidden, text_mask.to(torch::kBool)};
 }
 
-torch::Tensor KnowledgeEncoderImpl::prompt_embeddings(const std::vector<std::string>& texts, int64_t count,
-                                                      int64_t length) {
+torch::Tensor KnowledgeEncoderImpl::prompt_embeddings(const std::vector<std::string>& texts,
+                                                      int64_t count, int64_t length) {
   TORCH_CHECK(!texts.empty(), "prompt_embeddings needs at least one text");
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> rows;
@@ -194,8 +206,10 @@ torch::Tensor KnowledgeEncoderImpl::prompt_embeddings(const std::vector<std::str
     auto ids = tokenizer_.encode(texts[static_cast<size_t>(k) % texts.size()]);
     if (ids.empty()) {  // an empty prompt text: start from BOS, or EOS where there is no BOS
       const int64_t fallback = tokenizer_.bos_id() >= 0 ? tokenizer_.bos_id() : tokenizer_.eos_id();
-      if (fallback < 0) throw ConfigError("config error at /coco/facets: an empty prompt text, and the "
-                                          "vocabulary has neither BOS nor EOS to stand for it");
+      if (fallback < 0)
+        throw ConfigError(
+            "config error at /coco/facets: an empty prompt text, and the "
+            "vocabulary has neither BOS nor EOS to stand for it");
       ids.push_back(fallback);
     }
     // The last `length` tokens: facet prompts share their openings ("Focus on the"), and

@@ -10,11 +10,11 @@ namespace coco {
 DecisionOptions DecisionOptions::from_config(ConfigNode& node) {
   DecisionOptions o;
   o.rule(node.get_enum("rule", o.rule(),
-                        {{"cosine", DecisionRule::kCosine},
-                         {"utility", DecisionRule::kUtility},
-                         {"both", DecisionRule::kBoth},
-                         {"always", DecisionRule::kAlways},
-                         {"never", DecisionRule::kNever}}));
+                       {{"cosine", DecisionRule::kCosine},
+                        {"utility", DecisionRule::kUtility},
+                        {"both", DecisionRule::kBoth},
+                        {"always", DecisionRule::kAlways},
+                        {"never", DecisionRule::kNever}}));
   o.theta(node.get_double("theta", o.theta(), -1, 1));
   node.finish();
   return o;

@@ -11,8 +11,9 @@ namespace coco {
 
 FusionOptions FusionOptions::from_config(ConfigNode& node, int64_t hidden) {
   FusionOptions o(hidden);
-  o.mode(node.get_enum("mode", o.mode(),
-                        {{"gate", FusionMode::kGate}, {"sum", FusionMode::kSum}, {"concat", FusionMode::kConcat}}));
+  o.mode(node.get_enum(
+      "mode", o.mode(),
+      {{"gate", FusionMode::kGate}, {"sum", FusionMode::kSum}, {"concat", FusionMode::kConcat}}));
   node.finish();
   return o;
 }

@@ -22,7 +22,9 @@ VQCodebookOptions VQCodebookOptions::from_config(ConfigNode& node, int64_t hidde
   o.prompt_len(node.get_int("prompt_len", o.prompt_len(), 1));
   o.commitment_beta(node.get_double("commitment_beta", o.commitment_beta(), 0));
   o.selection(node.get_enum("selection", o.selection(),
-                             {{"hard", VQSelection::kHard}, {"soft", VQSelection::kSoft}, {"random", VQSelection::kRandom}}));
+                            {{"hard", VQSelection::kHard},
+                             {"soft", VQSelection::kSoft},
+                             {"random", VQSelection::kRandom}}));
   o.temperature(node.get_double("temperature", o.temperature()));
   if (!(o.temperature() > 0)) {
     std::ostringstream message;
@@ -90,9 +92,11 @@ VQCodebookOutput VQCodebookImpl::forward(const torch::Tensor& h_rs) {
 
   if (options.selection() == VQSelection::kRandom) {
     // Evaluation draws from a fixed stream, so two evaluations of one checkpoint agree.
-    out.codes = counting ? torch::randint(k, {b}, torch::TensorOptions().dtype(torch::kInt64).device(q.device()))
-                         : torch::randint(k, {b}, at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64)
-                               .to(q.device());
+    out.codes =
+        counting
+            ? torch::randint(k, {b}, torch::TensorOptions().dtype(torch::kInt64).device(q.device()))
+            : torch::randint(k, {b}, at::make_generator<at::CPUGeneratorImpl>(0), torch::kInt64)
+                  .to(q.device());
     const auto e = keys_.index_select(0, out.codes);  // [B, d_q]
     out.quantized = q + (e - q).detach();
     out.loss_vq = torch::zeros({}, q.options());

@@ -85,7 +85,8 @@ void forward_group(const Views& a, int64_t bg, float* out, float* probs, float* 
       row_times(qs, kt, s, d, first, last, p);
       float max = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : max)
-      for (int64_t j = first; j < last; ++j) max = std::max(max, allow[j] ? p[j] : -std::numeric_limits<float>::infinity());
+      for (int64_t j = first; j < last; ++j)
+        max = std::max(max, allow[j] ? p[j] : -std::numeric_limits<float>::infinity());
       exp_shifted(p, first, last, max);
       float sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -156,19 +157,32 @@ void backward_group(const Views& a, int64_t bg, const float* probs, const float*
 template <typename Body>
 void with_width(int64_t d, Body&& body) {
   switch (d) {
-    case 8: return body(std::integral_constant<int64_t, 8>());
-    case 16: return body(std::integral_constant<int64_t, 16>());
-    case 32: return body(std::integral_constant<int64_t, 32>());
-    case 64: return body(std::integral_constant<int64_t, 64>());
-    default: return body(std::integral_constant<int64_t, 0>());
+    case 8:
+      return body(std::integral_constant<int64_t, 8>());
+    case 16:
+      return body(std::integral_constant<int64_t, 16>());
+    case 32:
+      return body(std::integral_constant<int64_t, 32>());
+    case 64:
+      return body(std::integral_constant<int64_t, 64>());
+    default:
+      return body(std::integral_constant<int64_t, 0>());
   }
 }
 
 Views views(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
             const torch::Tensor& allow, double scale, const torch::Tensor& keep) {
-  return {q.size(1), k.size(1), q.size(2), k.size(2), q.size(3), static_cast<float>(scale),
-          q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(),
-          keep.numel() > 0 ? keep.data_ptr<float>() : nullptr, allow.data_ptr<bool>()};
+  return {q.size(1),
+          k.size(1),
+          q.size(2),
+          k.size(2),
+          q.size(3),
+          static_cast<float>(scale),
+          q.data_ptr<float>(),
+          k.data_ptr<float>(),
+          v.data_ptr<float>(),
+          keep.numel() > 0 ? keep.data_ptr<float>() : nullptr,
+          allow.data_ptr<bool>()};
 }
 
 // One task per (user, key/value head); the query heads of a group run in it, so backward
@@ -221,10 +235,9 @@ torch::Tensor masked_attention_reference(const torch::Tensor& q, const torch::Te
   const int64_t b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3);
   const int64_t g = k.size(1), s = k.size(2), rep = h / g;
   // The query heads of a group are stacked along L, so K and V are not copied per head.
-  const auto scores =
-      (torch::matmul(q.reshape({b, g, rep * l, d}), k.transpose(-2, -1)) * scale)
-          .to(torch::kFloat32)
-          .view({b, g, rep, l, s});
+  const auto scores = (torch::matmul(q.reshape({b, g, rep * l, d}), k.transpose(-2, -1)) * scale)
+                          .to(torch::kFloat32)
+                          .view({b, g, rep, l, s});
   const auto a = allow.unsqueeze(1);  // [B, 1, 1, L, S]
   // A finite fill keeps key-less rows free of NaN; multiplying by `a` then zeroes them.
   auto probs = (torch::softmax(scores.masked_fill(a.logical_not(), -1e30), -1) * a)
@@ -237,22 +250,23 @@ torch::Tensor masked_attention_reference(const torch::Tensor& q, const torch::Te
 torch::Tensor masked_attention(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& allow, double scale,
                                const torch::Tensor& keep) {
-  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && k.sizes() == v.sizes() &&
-                  k.size(0) == q.size(0) && k.size(3) == q.size(3) && k.size(1) > 0 &&
-                  q.size(1) % k.size(1) == 0,
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && k.sizes() == v.sizes() && k.size(0) == q.size(0) &&
+                  k.size(3) == q.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0,
               "masked_attention: q [B, H, L, D] and k, v [B, G, S, D] with G dividing H, got ",
               q.sizes(), ", ", k.sizes(), ", ", v.sizes());
   TORCH_CHECK(allow.scalar_type() == torch::kBool &&
                   allow.sizes() == torch::IntArrayRef({q.size(0), 1, q.size(2), k.size(2)}),
               "masked_attention: allow must be bool [B, 1, L, S], got ", allow.sizes());
-  TORCH_CHECK(!keep.defined() || keep.sizes() == torch::IntArrayRef({q.size(0), q.size(1),
-                                                                      q.size(2), k.size(2)}),
+  TORCH_CHECK(!keep.defined() ||
+                  keep.sizes() == torch::IntArrayRef({q.size(0), q.size(1), q.size(2), k.size(2)}),
               "masked_attention: keep must be [B, H, L, S], got ", keep.sizes());
-  const bool fused = q.device().is_cpu() && q.size(3) <= kMaxWidth && q.scalar_type() == torch::kFloat32 &&
-                     k.scalar_type() == torch::kFloat32 && v.scalar_type() == torch::kFloat32;
+  const bool fused = q.device().is_cpu() && q.size(3) <= kMaxWidth &&
+                     q.scalar_type() == torch::kFloat32 && k.scalar_type() == torch::kFloat32 &&
+                     v.scalar_type() == torch::kFloat32;
   if (!fused) return masked_attention_reference(q, k, v, allow, scale, keep);
-  return FusedAttention::apply(q.contiguous(), k.contiguous(), v.contiguous(), allow.contiguous(),
-                               scale, keep.defined() ? keep.to(torch::kFloat32).contiguous() : torch::empty({0}));
+  return FusedAttention::apply(
+      q.contiguous(), k.contiguous(), v.contiguous(), allow.contiguous(), scale,
+      keep.defined() ? keep.to(torch::kFloat32).contiguous() : torch::empty({0}));
 }
 
 }  // namespace coco

@@ -10,7 +10,8 @@ namespace coco {
 
 NextItemLossOptions NextItemLossOptions::from_config(ConfigNode& node) {
   NextItemLossOptions o;
-  o.kind = node.get_enum("loss", o.kind, {{"ce", NextItemLoss::kFullSoftmax}, {"bce", NextItemLoss::kSampledBce}});
+  o.kind = node.get_enum("loss", o.kind,
+                         {{"ce", NextItemLoss::kFullSoftmax}, {"bce", NextItemLoss::kSampledBce}});
   o.num_negatives = node.get_int("num_negatives", o.num_negatives, 1, 1000);
   return o;
 }
@@ -51,15 +52,15 @@ struct ChunkedSoftmaxCE : torch::autograd::Function<ChunkedSoftmaxCE> {
       for (int64_t chunk = begin; chunk < end; ++chunk) {
         const int64_t start = chunk * rows, m = std::min(rows, n - start);
         const auto hc = h.narrow(0, start, m);
-        const auto tc = targets.narrow(0, start, m).unsqueeze(1);       // [m, 1]
-        auto p = torch::mm(hc, emb.t());                                 // [m, V] logits
+        const auto tc = targets.narrow(0, start, m).unsqueeze(1);  // [m, 1]
+        auto p = torch::mm(hc, emb.t());                           // [m, V] logits
         if (has_bias) p.add_(bias);
         const auto target_logit = p.gather(1, tc);
         const auto max = std::get<0>(p.max(1, /*keepdim=*/true));
         p.sub_(max).exp_();
         const auto sum = p.sum(1, /*keepdim=*/true);
         part.loss += (sum.log() + max - target_logit).sum().to(torch::kFloat64);
-        p.div_(sum);                                                     // softmax
+        p.div_(sum);                                                    // softmax
         p.scatter_add_(1, tc, torch::full({m, 1}, -1.0, p.options()));  // - one-hot
         grad_h.narrow(0, start, m).copy_(torch::mm(p, emb));
         part.grad_e.addmm_(p.t(), hc);
@@ -97,25 +98,26 @@ torch::Tensor full_softmax_ce(const torch::Tensor& repr, const torch::Tensor& ta
                               const torch::Tensor& item_emb, const torch::Tensor& bias) {
   // Row 0 (padding) is left out of the softmax: logits cover items 1..V only.
   const int64_t num_items = item_emb.size(0) - 1;
-  return ChunkedSoftmaxCE::apply(repr, item_emb.narrow(0, 1, num_items),
-                                 bias.defined() ? bias.narrow(0, 1, num_items) : torch::empty({0}, repr.options()),
-                                 targets - 1);
+  return ChunkedSoftmaxCE::apply(
+      repr, item_emb.narrow(0, 1, num_items),
+      bias.defined() ? bias.narrow(0, 1, num_items) : torch::empty({0}, repr.options()),
+      targets - 1);
 }
 
 torch::Tensor next_item_loss(const torch::Tensor& hidden, const torch::Tensor& inputs,
                              const torch::Tensor& targets, const torch::Tensor& item_emb,
                              const NextItemLossOptions& opt) {
   const auto valid = (inputs > 0) & (targets > 0);  // [B, L]
-  const auto h = hidden.index({valid});              // [N, d]
-  const auto t = targets.index({valid});             // [N]
-  if (t.numel() == 0) return hidden.sum() * 0;       // keeps the graph; no real position
+  const auto h = hidden.index({valid});             // [N, d]
+  const auto t = targets.index({valid});            // [N]
+  if (t.numel() == 0) return hidden.sum() * 0;      // keeps the graph; no real position
   if (opt.kind == NextItemLoss::kFullSoftmax) return full_softmax_ce(h, t, item_emb);
 
   const int64_t num_items = item_emb.size(0) - 1;
   auto neg = torch::randint(1, num_items + 1, {t.size(0), opt.num_negatives},
                             torch::TensorOptions().dtype(torch::kInt64).device(t.device()));
   neg = torch::where(neg == t.unsqueeze(1), neg % num_items + 1, neg);  // never the target
-  const auto pos_logit = (h * item_emb.index_select(0, t)).sum(-1);            // [N]
+  const auto pos_logit = (h * item_emb.index_select(0, t)).sum(-1);     // [N]
   const auto neg_logit = torch::bmm(item_emb.index({neg}), h.unsqueeze(2)).squeeze(2);  // [N, k]
   namespace F = torch::nn::functional;
   return F::binary_cross_entropy_with_logits(pos_logit, torch::ones_like(pos_logit)) +

@@ -7,7 +7,8 @@ namespace coco {
 
 namespace {
 
-std::unique_ptr<torch::optim::OptimizerOptions> group_options(const OptimizerOptions& o, double lr) {
+std::unique_ptr<torch::optim::OptimizerOptions> group_options(const OptimizerOptions& o,
+                                                              double lr) {
   if (o.kind == OptimizerKind::kAdamW) {
     return std::make_unique<torch::optim::AdamWOptions>(
         torch::optim::AdamWOptions(lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
@@ -22,21 +23,25 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamG
                                                         const OptimizerOptions& options) {
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const auto& g : groups) {
-    if (!g.params.empty()) torch_groups.emplace_back(g.params, group_options(options, g.lr > 0 ? g.lr : options.lr));
+    if (!g.params.empty())
+      torch_groups.emplace_back(g.params, group_options(options, g.lr > 0 ? g.lr : options.lr));
   }
   const auto defaults = group_options(options, options.lr);
   if (options.kind == OptimizerKind::kAdamW) {
-    return std::make_unique<torch::optim::AdamW>(torch_groups,
-                                                 static_cast<torch::optim::AdamWOptions&>(*defaults));
+    return std::make_unique<torch::optim::AdamW>(
+        torch_groups, static_cast<torch::optim::AdamWOptions&>(*defaults));
   }
-  return std::make_unique<torch::optim::Adam>(torch_groups, static_cast<torch::optim::AdamOptions&>(*defaults));
+  return std::make_unique<torch::optim::Adam>(torch_groups,
+                                              static_cast<torch::optim::AdamOptions&>(*defaults));
 }
 
-void optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss, double clip_grad_norm) {
+void optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss,
+                    double clip_grad_norm) {
   optimizer.zero_grad();
   loss.backward();
   if (clip_grad_norm > 0) {
-    for (auto& group : optimizer.param_groups()) torch::nn::utils::clip_grad_norm_(group.params(), clip_grad_norm);
+    for (auto& group : optimizer.param_groups())
+      torch::nn::utils::clip_grad_norm_(group.params(), clip_grad_norm);
   }
   optimizer.step();
 }

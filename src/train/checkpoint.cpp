@@ -54,10 +54,16 @@ CheckpointMeta read_meta(const std::string& path, torch::serialize::InputArchive
 }  // namespace
 
 Json TrainState::to_json() const {
-  return {{"epoch", epoch},         {"batch", batch},       {"step", step},
-          {"best_metric", best_metric == -std::numeric_limits<double>::infinity() ? Json() : Json(best_metric)},
-          {"best_epoch", best_epoch}, {"bad_evals", bad_evals}, {"finished", finished},
-          {"loss_sums", loss_sums},  {"epoch_seconds", epoch_seconds}};
+  return {{"epoch", epoch},
+          {"batch", batch},
+          {"step", step},
+          {"best_metric",
+           best_metric == -std::numeric_limits<double>::infinity() ? Json() : Json(best_metric)},
+          {"best_epoch", best_epoch},
+          {"bad_evals", bad_evals},
+          {"finished", finished},
+          {"loss_sums", loss_sums},
+          {"epoch_seconds", epoch_seconds}};
 }
 
 TrainState TrainState::from_json(const Json& j) {
@@ -79,10 +85,12 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
                      bool with_rng) {
   torch::serialize::OutputArchive ar;
   ar.write("format", c10::IValue(std::string(kFormat)));
-  ar.write("meta", c10::IValue(Json{{"config", meta.config}, {"state", meta.state.to_json()}}.dump()));
+  ar.write("meta",
+           c10::IValue(Json{{"config", meta.config}, {"state", meta.state.to_json()}}.dump()));
   torch::serialize::OutputArchive weights;
   for (const auto& p : model.named_parameters()) weights.write(p.key(), p.value().detach().cpu());
-  for (const auto& b : model.named_buffers()) weights.write(b.key(), b.value().cpu(), /*is_buffer=*/true);
+  for (const auto& b : model.named_buffers())
+    weights.write(b.key(), b.value().cpu(), /*is_buffer=*/true);
   ar.write("model", weights);
   if (optimizer) {
     torch::serialize::OutputArchive opt;
@@ -113,17 +121,19 @@ CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& model
   auto ar = open_archive(path);
   CheckpointMeta meta = read_meta(path, ar);
   torch::serialize::InputArchive weights;
-  if (!ar.try_read("model", weights)) throw CheckpointError(path + ": checkpoint has no model weights");
+  if (!ar.try_read("model", weights))
+    throw CheckpointError(path + ": checkpoint has no model weights");
   torch::NoGradGuard no_grad;
   auto load = [&](const std::string& name, torch::Tensor target, bool is_buffer) {
     torch::Tensor value;
     if (!weights.try_read(name, value, is_buffer)) {
-      throw CheckpointError(path + ": tensor 'model/" + name + "' is missing (checkpoint of a different model?)");
+      throw CheckpointError(path + ": tensor 'model/" + name +
+                            "' is missing (checkpoint of a different model?)");
     }
     if (value.sizes() != target.sizes()) {
       std::ostringstream msg;
-      msg << path << ": tensor 'model/" << name << "' has shape " << value.sizes() << ", the model expects "
-          << target.sizes();
+      msg << path << ": tensor 'model/" << name << "' has shape " << value.sizes()
+          << ", the model expects " << target.sizes();
       throw CheckpointError(msg.str());
     }
     target.copy_(value);
@@ -132,7 +142,8 @@ CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& model
   for (auto& b : model.named_buffers()) load(b.key(), b.value(), true);
   if (optimizer) {
     torch::serialize::InputArchive opt;
-    if (!ar.try_read("optimizer", opt)) throw CheckpointError(path + ": checkpoint has no optimiser state");
+    if (!ar.try_read("optimizer", opt))
+      throw CheckpointError(path + ": checkpoint has no optimiser state");
     try {
       optimizer->load(opt);
     } catch (const std::exception& e) {

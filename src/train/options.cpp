@@ -15,13 +15,16 @@ TrainOptions TrainOptions::from_config(ConfigNode& node, int64_t max_len) {
   o.epochs = node.get_int("epochs", o.epochs, 1);
   o.batch_size = node.get_int("batch_size", o.batch_size, 1);
   o.bucket_by_length = node.get_bool("bucket_by_length", o.bucket_by_length);
-  o.optimizer = node.get_enum("optimizer", o.optimizer, {{"adam", OptimizerKind::kAdam}, {"adamw", OptimizerKind::kAdamW}});
+  o.optimizer = node.get_enum("optimizer", o.optimizer,
+                              {{"adam", OptimizerKind::kAdam}, {"adamw", OptimizerKind::kAdamW}});
   o.lr = node.get_double("lr", o.lr, 1e-12, 10);
   o.weight_decay = node.get_double("weight_decay", o.weight_decay, 0, 10);
   o.beta1 = node.get_double("beta1", o.beta1, 0, 0.999999);
   o.beta2 = node.get_double("beta2", o.beta2, 0, 0.999999);
   o.schedule = node.get_enum("schedule", o.schedule,
-                             {{"constant", Schedule::kConstant}, {"linear", Schedule::kLinear}, {"cosine", Schedule::kCosine}});
+                             {{"constant", Schedule::kConstant},
+                              {"linear", Schedule::kLinear},
+                              {"cosine", Schedule::kCosine}});
   o.warmup_steps = node.get_int("warmup_steps", o.warmup_steps, 0);
   o.min_lr_ratio = node.get_double("min_lr_ratio", o.min_lr_ratio, 0, 1);
   o.clip_grad_norm = node.get_double("clip_grad_norm", o.clip_grad_norm, 0);
@@ -34,12 +37,13 @@ TrainOptions TrainOptions::from_config(ConfigNode& node, int64_t max_len) {
 }
 
 double lr_factor(const TrainOptions& opt, int64_t step, int64_t total_steps) {
-  if (step < opt.warmup_steps) return static_cast<double>(step + 1) / static_cast<double>(opt.warmup_steps);
+  if (step < opt.warmup_steps)
+    return static_cast<double>(step + 1) / static_cast<double>(opt.warmup_steps);
   if (opt.schedule == Schedule::kConstant) return 1.0;
   const double span = static_cast<double>(std::max<int64_t>(1, total_steps - opt.warmup_steps));
   const double progress = std::min(1.0, static_cast<double>(step - opt.warmup_steps) / span);
-  const double decay = opt.schedule == Schedule::kLinear ? 1.0 - progress
-                                                : 0.5 * (1.0 + std::cos(M_PI * progress));
+  const double decay =
+      opt.schedule == Schedule::kLinear ? 1.0 - progress : 0.5 * (1.0 + std::cos(M_PI * progress));
   return opt.min_lr_ratio + (1.0 - opt.min_lr_ratio) * decay;
 }
 
@@ -55,14 +59,19 @@ RunOptions RunOptions::from_config(ConfigNode& node) {
   o.threads = node.get_int("threads", o.threads, 0, 1024);
   namespace level = spdlog::level;
   o.log_level = node.get_enum("log_level", o.log_level,
-                              {{"trace", level::trace}, {"debug", level::debug}, {"info", level::info},
-                               {"warn", level::warn}, {"error", level::err}, {"off", level::off}});
+                              {{"trace", level::trace},
+                               {"debug", level::debug},
+                               {"info", level::info},
+                               {"warn", level::warn},
+                               {"error", level::err},
+                               {"off", level::off}});
   return o;
 }
 
 torch::Device resolve_device(const std::string& spec, const std::string& source) {
   if (spec == "cpu") return torch::kCPU;
-  if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (spec == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
     int64_t index = 0;
     if (spec.size() > 5) {
@@ -73,7 +82,8 @@ torch::Device resolve_device(const std::string& spec, const std::string& source)
       }
     }
     if (!torch::cuda::is_available()) {
-      throw ConfigError("\"" + spec + "\" requested but no CUDA device is available (CPU-only libtorch?)");
+      throw ConfigError("\"" + spec +
+                        "\" requested but no CUDA device is available (CPU-only libtorch?)");
     }
     if (index < 0 || index >= static_cast<int64_t>(torch::cuda::device_count())) {
       throw ConfigError("\"" + spec + "\": only " + std::to_string(torch::cuda::device_count()) +

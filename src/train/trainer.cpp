@@ -43,9 +43,10 @@ class Progress {
     last_ = now;
     const int width = 30;
     const int filled = static_cast<int>(width * done / std::max<int64_t>(1, total_));
-    std::fprintf(stderr, "\r[train] epoch %lld/%lld [%s%s] %lld/%lld loss %.4f ", (long long)epoch_ + 1,
-                 (long long)epochs_, std::string(filled, '=').c_str(), std::string(width - filled, ' ').c_str(),
-                 (long long)done, (long long)total_, loss);
+    std::fprintf(stderr, "\r[train] epoch %lld/%lld [%s%s] %lld/%lld loss %.4f ",
+                 (long long)epoch_ + 1, (long long)epochs_, std::string(filled, '=').c_str(),
+                 std::string(width - filled, ' ').c_str(), (long long)done, (long long)total_,
+                 loss);
     std::fflush(stderr);
   }
   ~Progress() {
@@ -70,8 +71,8 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& data, TrainOptions options,
-                 const Evaluator& evaluator, TrainerContext context)
+Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& data,
+                 TrainOptions options, const Evaluator& evaluator, TrainerContext context)
     : model_(std::move(model)),
       data_(data),
       options_(std::move(options)),
@@ -94,9 +95,15 @@ Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& dat
   if (is_main()) fs::create_directories(context_.output_dir);
 }
 
-std::string Trainer::last_path() const { return (fs::path(context_.output_dir) / "last.pt").string(); }
-std::string Trainer::best_path() const { return (fs::path(context_.output_dir) / "best.pt").string(); }
-std::string Trainer::log_path() const { return (fs::path(context_.output_dir) / "metrics.jsonl").string(); }
+std::string Trainer::last_path() const {
+  return (fs::path(context_.output_dir) / "last.pt").string();
+}
+std::string Trainer::best_path() const {
+  return (fs::path(context_.output_dir) / "best.pt").string();
+}
+std::string Trainer::log_path() const {
+  return (fs::path(context_.output_dir) / "metrics.jsonl").string();
+}
 
 void Trainer::resume(const std::string& checkpoint) {
   state_ = load_checkpoint(checkpoint, *model_, optimizer_.get(), /*restore_rng=*/true).state;
@@ -112,8 +119,8 @@ void Trainer::resume(const std::string& checkpoint) {
     in.close();
     std::ofstream(log_path(), std::ios::trunc) << kept;
   }
-  log().info("[train] resumed from {} at epoch {}, batch {} (step {})", checkpoint, state_.epoch + 1,
-             state_.batch, state_.step);
+  log().info("[train] resumed from {} at epoch {}, batch {} (step {})", checkpoint,
+             state_.epoch + 1, state_.batch, state_.step);
 }
 
 const TrainState& Trainer::fit() {
@@ -134,7 +141,8 @@ void Trainer::train_epoch() {
   loader_.set_epoch(state_.epoch);
   // Dropout and sampling draw from the torch RNG; seeding it per epoch makes an epoch a
   // function of (seed, epoch). A mid-epoch resume restores the saved state instead.
-  if (state_.batch == 0) torch::manual_seed(mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch));
+  if (state_.batch == 0)
+    torch::manual_seed(mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch));
   model_->train();
   model_->set_epoch(state_.epoch);
   const int64_t num_batches = loader_.num_batches();
@@ -190,7 +198,8 @@ void Trainer::end_epoch() {
       record["lr_groups"][group_names_[g]] = optimizer_->param_groups()[g].options().get_lr();
     }
   }
-  if (Json diagnostics = model_->epoch_diagnostics(); !diagnostics.is_null()) record["diagnostics"] = diagnostics;
+  if (Json diagnostics = model_->epoch_diagnostics(); !diagnostics.is_null())
+    record["diagnostics"] = diagnostics;
 
   const bool evaluate = epoch % options_.eval_every == 0 || epoch == options_.epochs;
   const std::string valid_text = evaluate ? validate(epoch, record) : "";
@@ -203,8 +212,8 @@ void Trainer::end_epoch() {
   state_.loss_sums.clear();
   state_.epoch_seconds = 0;
   if (state_.epoch >= options_.epochs) state_.finished = true;
-  if (options_.max_seconds > 0 && std::chrono::duration<double>(Clock::now() - fit_start_).count() >
-                                      options_.max_seconds) {
+  if (options_.max_seconds > 0 &&
+      std::chrono::duration<double>(Clock::now() - fit_start_).count() > options_.max_seconds) {
     // Not `finished`: --resume with a new budget continues the run.
     log().info("[train] time budget of {:.0f}s spent after epoch {}; stopping (--resume continues)",
                options_.max_seconds, epoch);
@@ -219,13 +228,15 @@ void Trainer::end_epoch() {
 
 std::string Trainer::validate(int64_t epoch, Json& record) {
   const auto t0 = Clock::now();
-  const EvalReport rep = evaluator_.evaluate(*model_, Split::kValid, Protocol::kFull, context_.device);
+  const EvalReport rep =
+      evaluator_.evaluate(*model_, Split::kValid, Protocol::kFull, context_.device);
   record["valid_seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
   record["valid"] = metrics_to_json(rep.metrics);
   const double metric = rep.metrics.get(options_.metric);
   std::string text = fmt::format(" valid {} {:.4f}", options_.metric, metric);
   if (const auto backbone = model_->inner_backbone()) {  // what the enhancement adds, held out
-    const EvalReport alone = evaluator_.evaluate(*backbone, Split::kValid, Protocol::kFull, context_.device);
+    const EvalReport alone =
+        evaluator_.evaluate(*backbone, Split::kValid, Protocol::kFull, context_.device);
     record["valid_backbone"] = metrics_to_json(alone.metrics);
     text += fmt::format(" (backbone alone {:.4f})", alone.metrics.get(options_.metric));
   }
@@ -237,14 +248,15 @@ std::string Trainer::validate(int64_t epoch, Json& record) {
     text += " (best)";
   } else if (++state_.bad_evals >= options_.patience) {
     state_.finished = true;
-    text += fmt::format(" — no improvement for {} evaluations, stopping (best epoch {})", state_.bad_evals,
-                        state_.best_epoch);
+    text += fmt::format(" — no improvement for {} evaluations, stopping (best epoch {})",
+                        state_.bad_evals, state_.best_epoch);
   }
   return text;
 }
 
 void Trainer::save_last() {
-  if (is_main()) save_checkpoint(last_path(), {context_.config, state_}, *model_, optimizer_.get(), true);
+  if (is_main())
+    save_checkpoint(last_path(), {context_.config, state_}, *model_, optimizer_.get(), true);
 }
 
 }  // namespace coco

@@ -112,9 +112,13 @@ TEST(Registry, UnknownNameListsRegisteredBackbones) {
   } catch (const ConfigError& e) {
     // Every registered name, sorted; the built-in ones among them.
     std::string known;
-    for (const auto& n : BackboneRegistry::instance().names()) known += (known.empty() ? "" : ", ") + n;
-    for (const char* n : {"bert4rec, ", "gru4rec, ", "sasrec"}) EXPECT_NE(known.find(n), std::string::npos) << n;
-    EXPECT_EQ(std::string(e.what()), "c.json: config error at /name: unknown backbone \"sasrek\" (registered: " + known + ")");
+    for (const auto& n : BackboneRegistry::instance().names())
+      known += (known.empty() ? "" : ", ") + n;
+    for (const char* n : {"bert4rec, ", "gru4rec, ", "sasrec"})
+      EXPECT_NE(known.find(n), std::string::npos) << n;
+    EXPECT_EQ(
+        std::string(e.what()),
+        "c.json: config error at /name: unknown backbone \"sasrek\" (registered: " + known + ")");
   }
 }
 
@@ -126,7 +130,8 @@ TEST(Registry, HeadsMustDivideHidden) {
         try {
           BackboneRegistry::instance().create(node, {10, 5});
         } catch (const ConfigError& e) {
-          EXPECT_STREQ(e.what(), "c.json: config error at /num_heads: must divide hidden (64), got 5");
+          EXPECT_STREQ(e.what(),
+                       "c.json: config error at /num_heads: must divide hidden (64), got 5");
           throw;
         }
       },

@@ -38,7 +38,9 @@ TEST(Config, TypeAndRangeErrorsNameThePathAndValue) {
             "c.json: config error at /model/name: expected a string, got 5");
   EXPECT_EQ(test::error_text<ConfigError>([&] { m.get_double("p", 0, 0, 1); }),
             "c.json: config error at /model/p: must be in [0, 1], got 1.5");
-  EXPECT_EQ(test::error_text<ConfigError>([&] { m.get_choice("kind", "a", {"a", "b"}); }),
+  EXPECT_EQ(test::error_text<ConfigError>([&] {
+              m.get_choice("kind", "a", {"a", "b"});
+            }),
             "c.json: config error at /model/kind: expected one of a, b, got \"x\"");
 }
 

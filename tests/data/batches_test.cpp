@@ -100,7 +100,8 @@ TEST(Batches, ShardsPartitionTheUsers) {
   for (int64_t rank = 0; rank < 3; ++rank) {
     TrainLoader l(d, 2, 100, 5, /*by_length=*/false, rank, 3);
     const auto users = l.batch(0).users;
-    for (int64_t i = 0; i < users.size(0); ++i) EXPECT_TRUE(seen.insert(users[i].item<int64_t>()).second);
+    for (int64_t i = 0; i < users.size(0); ++i)
+      EXPECT_TRUE(seen.insert(users[i].item<int64_t>()).second);
   }
   EXPECT_EQ(seen.size(), 11u);
 }

@@ -29,7 +29,8 @@ TEST(Readers, UniformFormatLoads) {
   const auto data = read_sequences_txt(seqs, cat.size(), 3);
   ASSERT_EQ(data.num_users(), 2);
   EXPECT_EQ(data.length(1), 4);
-  EXPECT_EQ(std::vector<int32_t>(data.begin(1), data.begin(1) + 4), (std::vector<int32_t>{4, 3, 2, 1}));
+  EXPECT_EQ(std::vector<int32_t>(data.begin(1), data.begin(1) + 4),
+            (std::vector<int32_t>{4, 3, 2, 1}));
 }
 
 struct BadSequences {
@@ -52,7 +53,9 @@ TEST(Readers, MalformedSequencesGetExactMessages) {
   for (const auto& c : cases) {
     test::TempDir dir;
     const auto file = dir.write("sequences.txt", c.contents);
-    EXPECT_EQ(test::error_text<DataError>([&] { read_sequences_txt(file, 4, 3); }), file + ":" + c.message) << c.contents;
+    EXPECT_EQ(test::error_text<DataError>([&] { read_sequences_txt(file, 4, 3); }),
+              file + ":" + c.message)
+        << c.contents;
   }
 }
 
@@ -60,25 +63,31 @@ TEST(Readers, MalformedItemsGetExactMessages) {
   const BadSequences cases[] = {
       {"", " empty file (expected a header and one row per item)"},
       {"item_id\traw_id\ttitle\n1\tA1\n", "2: expected 3 tab-separated columns, got 2"},
-      {"item_id\traw_id\ttitle\n2\tA1\tx\n", "2: expected item_id 1 (rows must list ids 1..N in order), got 2"},
-      {"item_id\traw_id\ttitle\n1\tA1\tbad \xC3\x28 text\n", "2: invalid UTF-8 in column 'title' at byte 4"},
-      {"id\ttitle\n1\tx\n", "1: header must start with column 'item_id' (expected item_id, raw_id, title, "
-                            "brand, categories separated by tabs)"},
+      {"item_id\traw_id\ttitle\n2\tA1\tx\n",
+       "2: expected item_id 1 (rows must list ids 1..N in order), got 2"},
+      {"item_id\traw_id\ttitle\n1\tA1\tbad \xC3\x28 text\n",
+       "2: invalid UTF-8 in column 'title' at byte 4"},
+      {"id\ttitle\n1\tx\n",
+       "1: header must start with column 'item_id' (expected item_id, raw_id, title, "
+       "brand, categories separated by tabs)"},
   };
   for (const auto& c : cases) {
     test::TempDir dir;
     const auto file = dir.write("items.tsv", c.contents);
-    EXPECT_EQ(test::error_text<DataError>([&] { read_items_tsv(file); }), file + ":" + c.message) << c.contents;
+    EXPECT_EQ(test::error_text<DataError>([&] { read_items_tsv(file); }), file + ":" + c.message)
+        << c.contents;
   }
 }
 
 TEST(Readers, RecBoleAtomicFilesSortByTimeAndMapTokens) {
   test::TempDir dir;
-  dir.write("toy.item", "item_id:token\tmovie_title:token_seq\tclass:token_seq\n"
-                        "m10\tAlien\tHorror Sci-Fi\nm20\tBambi\tAnimation\nm30\tCars\tAnimation\n");
-  dir.write("toy.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-                         "u7\tm30\t5\t300\nu7\tm10\t3\t100\nu9\tm20\t4\t50\nu7\tm20\t1\t200\n"
-                         "u9\tm10\t2\t60\nu9\tm30\t2\t70\n");
+  dir.write("toy.item",
+            "item_id:token\tmovie_title:token_seq\tclass:token_seq\n"
+            "m10\tAlien\tHorror Sci-Fi\nm20\tBambi\tAnimation\nm30\tCars\tAnimation\n");
+  dir.write("toy.inter",
+            "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+            "u7\tm30\t5\t300\nu7\tm10\t3\t100\nu9\tm20\t4\t50\nu7\tm20\t1\t200\n"
+            "u9\tm10\t2\t60\nu9\tm30\t2\t70\n");
   DataOptions opt;
   opt.name = "toy";
   opt.format = DataFormat::kRecBole;
@@ -96,7 +105,8 @@ TEST(Readers, RecBoleAtomicFilesSortByTimeAndMapTokens) {
 TEST(Readers, RecBoleUnknownItemAndBadTimestamp) {
   test::TempDir dir;
   dir.write("toy.item", "item_id:token\ttitle:token_seq\nm10\tAlien\n");
-  const auto inter = dir.write("toy.inter", "user_id:token\titem_id:token\ttimestamp:float\nu1\tm99\t5\n");
+  const auto inter =
+      dir.write("toy.inter", "user_id:token\titem_id:token\ttimestamp:float\nu1\tm99\t5\n");
   DataOptions opt;
   opt.name = "toy";
   EXPECT_EQ(test::error_text<DataError>([&] { read_recbole(dir.path(), "toy", opt); }),
@@ -110,8 +120,10 @@ TEST(Readers, MissingDatasetListsWhereItLooked) {
   DataOptions opt;
   opt.name = "no-such-data";
   const std::string msg = test::error_text<DataError>([&] { locate_dataset(opt, "configs"); });
-  EXPECT_NE(msg.find("dataset 'no-such-data' not found; looked for data/no-such-data/sequences.txt"),
-            std::string::npos) << msg;
+  EXPECT_NE(
+      msg.find("dataset 'no-such-data' not found; looked for data/no-such-data/sequences.txt"),
+      std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("shared/data/no-such-data/sequences.txt"), std::string::npos) << msg;
 }
 

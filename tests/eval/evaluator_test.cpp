@@ -34,7 +34,8 @@ Interactions data_for_test() {
   return d;
 }
 
-int64_t naive_rank(const std::vector<float>& scores, int64_t target, const std::set<int64_t>& excluded) {
+int64_t naive_rank(const std::vector<float>& scores, int64_t target,
+                   const std::set<int64_t>& excluded) {
   int64_t rank = 0;
   for (int64_t i = 1; i < static_cast<int64_t>(scores.size()); ++i) {
     if (i == target || excluded.count(i)) continue;

@@ -18,7 +18,8 @@ TEST(Metrics, HitRateNdcgMrrMatchHandComputation) {
 }
 
 TEST(Metrics, NamesFollowCutoffs) {
-  EXPECT_EQ(metric_names({1, 20}), (std::vector<std::string>{"HR@1", "NDCG@1", "HR@20", "NDCG@20", "MRR"}));
+  EXPECT_EQ(metric_names({1, 20}),
+            (std::vector<std::string>{"HR@1", "NDCG@1", "HR@20", "NDCG@20", "MRR"}));
 }
 
 }  // namespace

@@ -125,13 +125,16 @@ TEST(ArchitectureConfig, ConvertedConfigsSayWhatTheGgufSays) {
   const auto phi = SafetensorsCheckpoint(dir.file("phi3") + "/model.safetensors").names();
   EXPECT_NE(std::find(phi.begin(), phi.end(), "model.layers.0.self_attn.qkv_proj.weight"),
             phi.end());
-  EXPECT_NE(std::find(phi.begin(), phi.end(), "model.layers.0.mlp.gate_up_proj.weight"),
-            phi.end());
+  EXPECT_NE(std::find(phi.begin(), phi.end(), "model.layers.0.mlp.gate_up_proj.weight"), phi.end());
 }
 
 nlohmann::json llama_json() {
-  return {{"architectures", {"LlamaForCausalLM"}}, {"vocab_size", 32}, {"hidden_size", 16},
-          {"num_hidden_layers", 1}, {"num_attention_heads", 2}, {"intermediate_size", 32}};
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"vocab_size", 32},
+          {"hidden_size", 16},
+          {"num_hidden_layers", 1},
+          {"num_attention_heads", 2},
+          {"intermediate_size", 32}};
 }
 
 std::string config_error(const nlohmann::json& j) {
@@ -184,8 +187,11 @@ TEST(ArchitectureConfig, Llama3RopeScalingFollowsMetasRule) {
   j["hidden_size"] = 256;
   j["num_attention_heads"] = 2;  // Dh = 128
   j["rope_theta"] = 500000.0;
-  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 32.0}, {"low_freq_factor", 1.0},
-                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+  j["rope_scaling"] = {{"rope_type", "llama3"},
+                       {"factor", 32.0},
+                       {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 8192}};
   const auto c = LlamaConfig::from_hf_json(j, "config.json");
   auto plain = c;
   plain.rope_scaling({});
@@ -214,8 +220,8 @@ TEST(ArchitectureConfig, Llama3RopeScalingFollowsMetasRule) {
 TEST(ArchitectureLoad, ExtraTensorInTheFileIsAnError) {
   test::TempDir dir;
   convert_gguf_to_hf(kDir + "qwen2.gguf", dir.file("hf"));
-  auto tensors = read_llama_weights(dir.file("hf"), read_llama_config(dir.file("hf")),
-                                    torch::kFloat32);
+  auto tensors =
+      read_llama_weights(dir.file("hf"), read_llama_config(dir.file("hf")), torch::kFloat32);
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (auto& [name, t] : tensors) named.emplace_back("model." + name, t);
   named.emplace_back("model.layers.0.self_attn.q_norm.weight", torch::ones({8}));

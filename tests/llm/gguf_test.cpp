@@ -181,8 +181,8 @@ TEST(Gguf, RejectsNonLlamaArchitectureListingSupportedOnes) {
     LlamaConfig::from_gguf(f);
     ADD_FAILURE() << "gpt2 accepted";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "unsupported architecture 'gpt2' (supported: llama, mistral, qwen2, qwen3, phi3, gemma2)"),
+    EXPECT_NE(std::string(e.what()).find("unsupported architecture 'gpt2' (supported: llama, "
+                                         "mistral, qwen2, qwen3, phi3, gemma2)"),
               std::string::npos)
         << e.what();
   }

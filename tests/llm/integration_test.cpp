@@ -168,8 +168,9 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
   // An unknown architecture.
   test::GgufBuilder g;
   g.kv_str("general.architecture", "falcon");
-  expect_one_line_failure("info --model '" + tmp.write("falcon.gguf", g.bytes()) + "'", kExitModel,
-                          "unsupported architecture 'falcon' (supported: llama, mistral, qwen2, qwen3, phi3, gemma2)");
+  expect_one_line_failure(
+      "info --model '" + tmp.write("falcon.gguf", g.bytes()) + "'", kExitModel,
+      "unsupported architecture 'falcon' (supported: llama, mistral, qwen2, qwen3, phi3, gemma2)");
   // A safetensors checkpoint whose header lies.
   std::filesystem::create_directories(tmp.file("hf"));
   std::ofstream(tmp.file("hf/config.json"))
@@ -198,7 +199,8 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
   const auto iq_path = tmp.write("iq4.gguf", iq);
   EXPECT_EQ(run_tool("info --model '" + iq_path + "'").exit_code, 0);
   expect_one_line_failure("generate --model '" + iq_path + "' --max-tokens 1 --log-level off",
-                          kExitModel, "GGUF tensor 'blk.0.ffn_up.weight': type IQ4_XS is not supported");
+                          kExitModel,
+                          "GGUF tensor 'blk.0.ffn_up.weight': type IQ4_XS is not supported");
   // A truncated K-quant block: the Q4_K_M model without its last 100 bytes.
   const std::string q4km = test::read_bytes(std::string(COCO_FIXTURES_DIR) + "/llm/arch/q4km.gguf");
   expect_one_line_failure(
@@ -226,8 +228,9 @@ TEST(LlmIntegration, BrokenInputsGiveOneLineAndExitCode) {
     j["pre_tokenizer"]["pretokenizers"][0]["type"] = "Whitespace";
     std::filesystem::create_directories(tmp.file("pre"));
     std::ofstream(tmp.file("pre/tokenizer.json")) << j.dump();
-    expect_one_line_failure("info --model '" + tmp.file("pre") + "'", kExitModel,
-                            "pre_tokenizer.pretokenizers[0].type: unknown pre-tokenizer 'Whitespace'");
+    expect_one_line_failure(
+        "info --model '" + tmp.file("pre") + "'", kExitModel,
+        "pre_tokenizer.pretokenizers[0].type: unknown pre-tokenizer 'Whitespace'");
   }
   // A vocabulary without a BOS id.
   test::GgufBuilder v;

@@ -54,9 +54,10 @@ TEST(LlamaRMSNorm, MatchesNaive) {
 
 // The fused CPU kernels against their libtorch compositions, values and gradients, on
 // enough rows to be split over threads.
-void expect_same_function(const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fused,
-                          const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& reference,
-                          const std::vector<torch::Tensor>& inputs) {
+void expect_same_function(
+    const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& fused,
+    const std::function<torch::Tensor(const std::vector<torch::Tensor>&)>& reference,
+    const std::vector<torch::Tensor>& inputs) {
   auto run = [&](const auto& f) {
     std::vector<torch::Tensor> xs;
     for (const auto& x : inputs) xs.push_back(x.detach().clone().requires_grad_());
@@ -68,7 +69,8 @@ void expect_same_function(const std::function<torch::Tensor(const std::vector<to
   };
   const auto a = run(fused), b = run(reference);
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-5)) << (i == 0 ? "value" : "gradient of input " + std::to_string(i - 1));
+    EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-4, 1e-5))
+        << (i == 0 ? "value" : "gradient of input " + std::to_string(i - 1));
   }
 }
 
@@ -76,17 +78,20 @@ TEST(FusedKernels, MatchTheirCompositions) {
   torch::manual_seed(9);
   const auto w = torch::randn({64});
   expect_same_function([&](const auto& x) { return rms_norm(x[0], w, 1e-5); },
-                       [&](const auto& x) { return rms_norm_reference(x[0], w, 1e-5); }, {torch::randn({3, 300, 64}) * 3});
-  expect_same_function([](const auto& x) { return swiglu(x[0], x[1]); },
-                       [](const auto& x) { return swiglu_reference(x[0], x[1]); },
-                       {torch::randn({70000}) * 20, torch::randn({70000})});  // |g| up to e^-87's range
+                       [&](const auto& x) { return rms_norm_reference(x[0], w, 1e-5); },
+                       {torch::randn({3, 300, 64}) * 3});
+  expect_same_function(
+      [](const auto& x) { return swiglu(x[0], x[1]); },
+      [](const auto& x) { return swiglu_reference(x[0], x[1]); },
+      {torch::randn({70000}) * 20, torch::randn({70000})});  // |g| up to e^-87's range
   const auto pos = torch::randint(0, 40, {3, 100});
   const auto tables = make_rope_tables(pos, 8, 10000.0, torch::kFloat32);
   for (const auto pairing : {RopePairing::kHalf, RopePairing::kAdjacent}) {
     // [B, H, T, Dh] as the projections give it: a transposed view of [B, T, H, Dh].
-    expect_same_function([&](const auto& x) { return apply_rope(x[0].transpose(1, 2), tables, pairing); },
-                         [&](const auto& x) { return apply_rope_reference(x[0].transpose(1, 2), tables, pairing); },
-                         {torch::randn({3, 100, 4, 8})});
+    expect_same_function(
+        [&](const auto& x) { return apply_rope(x[0].transpose(1, 2), tables, pairing); },
+        [&](const auto& x) { return apply_rope_reference(x[0].transpose(1, 2), tables, pairing); },
+        {torch::randn({3, 100, 4, 8})});
   }
 }
 

@@ -53,13 +53,15 @@ TEST(LoRALinear, GradientsMatchAutogradOnTheComposition) {
   const auto w = torch::randn({4, 70, 5});
   const auto mask = torch::tensor({1.f, 0.f, 1.f, 1.f});
   (lin(x, mask) * w).sum().backward();
-  const auto ga = lin->lora_A.grad().clone(), gb = lin->lora_B.grad().clone(), gx = x.grad().clone();
+  const auto ga = lin->lora_A.grad().clone(), gb = lin->lora_B.grad().clone(),
+             gx = x.grad().clone();
 
   const auto a = lin->lora_A.detach().requires_grad_(), b = lin->lora_B.detach().requires_grad_();
   const auto x2 = x.detach().requires_grad_();
   const auto m = mask.view({4, 1, 1});
-  const auto adapter = m * torch::matmul(torch::matmul(x2, a.t()), b.t()) * 2.0 +
-                       (1 - m) * torch::matmul(torch::matmul(x2, a.detach().t()), b.detach().t()) * 2.0;
+  const auto adapter =
+      m * torch::matmul(torch::matmul(x2, a.t()), b.t()) * 2.0 +
+      (1 - m) * torch::matmul(torch::matmul(x2, a.detach().t()), b.detach().t()) * 2.0;
   ((torch::linear(x2, lin->weight, lin->bias) + adapter) * w).sum().backward();
   EXPECT_TRUE(torch::allclose(ga, a.grad(), 1e-4, 1e-5));
   EXPECT_TRUE(torch::allclose(gb, b.grad(), 1e-4, 1e-5));

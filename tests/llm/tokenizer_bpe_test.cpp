@@ -743,8 +743,8 @@ TEST_P(BpeIntegrationTool, TokenizeWholeReproducesLlamaCppVectors) {
     passed += r.out == cases[i].expected + "\n";
   }
   EXPECT_EQ(cases.size(), 46u);
-  std::cout << "[coco-llm tokenize, " << GetParam().vectors << "] " << passed << "/"
-            << cases.size() << " llama.cpp vectors\n";
+  std::cout << "[coco-llm tokenize, " << GetParam().vectors << "] " << passed << "/" << cases.size()
+            << " llama.cpp vectors\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(

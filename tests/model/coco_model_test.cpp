@@ -8,10 +8,10 @@
 #include <torch/torch.h>
 
 #include "coco/common/error.h"
-#include "coco/llm/lora.h"
-#include "coco/model/coco_model.h"
 #include "coco/eval/evaluator.h"
 #include "coco/experiment/experiment.h"
+#include "coco/llm/lora.h"
+#include "coco/model/coco_model.h"
 #include "coco/train/trainer.h"
 #include "test_util.h"
 
@@ -32,8 +32,9 @@ Json small_config(const std::string& data_dir) {
       "vq": {"num_codes": 8, "prompt_len": 2},
       "aligner": {"attn_width": 32, "num_heads": 2, "mlp_hidden": 32, "dropout": 0.0}
     }})")
-      .patch(Json::parse(R"([{"op": "replace", "path": "/coco/knowledge/llm/path", "value": ")" + kLlm +
-                         R"("}, {"op": "add", "path": "/data/path", "value": ")" + data_dir + R"("}])"));
+      .patch(Json::parse(R"([{"op": "replace", "path": "/coco/knowledge/llm/path", "value": ")" +
+                         kLlm + R"("}, {"op": "add", "path": "/data/path", "value": ")" + data_dir +
+                         R"("}])"));
 }
 
 // `config` trained by the trainer in a temporary run folder; ev is what it validated with.
@@ -68,10 +69,12 @@ class CoCoModelTest : public ::testing::Test {
   Experiment build(Json config) { return Experiment::build(std::move(config), "test.json", "."); }
   Experiment build() { return build(small_config(data_dir_)); }
   static CoCoModelImpl& coco(Experiment& ex) { return dynamic_cast<CoCoModelImpl&>(*ex.model); }
-  static EvalBatch valid_batch_of(const Experiment& ex, int64_t n) {  // the first n users' validation
+  static EvalBatch valid_batch_of(const Experiment& ex,
+                                  int64_t n) {  // the first n users' validation
     std::vector<int64_t> users(static_cast<size_t>(n));
     std::iota(users.begin(), users.end(), 0);
-    return make_eval_batch(ex.dataset.interactions, users, 0, n, Split::kValid, ex.data_options.max_len);
+    return make_eval_batch(ex.dataset.interactions, users, 0, n, Split::kValid,
+                           ex.data_options.max_len);
   }
   static TrainBatch batch_of(const Experiment& ex, int64_t n) {
     TrainLoader loader(ex.dataset.interactions, ex.data_options.max_len, n, 1);
@@ -87,17 +90,22 @@ TEST_F(CoCoModelTest, ConfigErrorsNameTheJsonPath) {
     c[Json::json_pointer(path)] = value;
     return test::error_text<ConfigError>([&] { build(c); });
   };
-  EXPECT_NE(with("/coco/vq/num_codes", 0).find("config error at /coco/vq/num_codes: must be >= 1, got 0"),
+  EXPECT_NE(
+      with("/coco/vq/num_codes", 0).find("config error at /coco/vq/num_codes: must be >= 1, got 0"),
+      std::string::npos);
+  EXPECT_NE(with("/coco/decision/theta", 1.5).find("config error at /coco/decision/theta"),
             std::string::npos);
-  EXPECT_NE(with("/coco/decision/theta", 1.5).find("config error at /coco/decision/theta"), std::string::npos);
-  EXPECT_NE(with("/coco/knowledge/llm/path", "no/such.gguf")
-                .find("config error at /coco/knowledge/llm/path: no such file: looked for no/such.gguf"),
-            std::string::npos);
+  EXPECT_NE(
+      with("/coco/knowledge/llm/path", "no/such.gguf")
+          .find("config error at /coco/knowledge/llm/path: no such file: looked for no/such.gguf"),
+      std::string::npos);
   EXPECT_NE(with("/coco/knowledge/fields", Json::array({"price"})).find("unknown field \"price\""),
             std::string::npos);
-  EXPECT_NE(with("/coco/knowledge/llm/weights", "fresh").find("config error at /coco/knowledge/llm/weights"),
+  EXPECT_NE(with("/coco/knowledge/llm/weights", "fresh")
+                .find("config error at /coco/knowledge/llm/weights"),
             std::string::npos);
-  EXPECT_NE(with("/coco/loss/nse", 0.1).find("config error at /coco/loss/nse: unknown key"), std::string::npos);
+  EXPECT_NE(with("/coco/loss/nse", 0.1).find("config error at /coco/loss/nse: unknown key"),
+            std::string::npos);
 }
 
 TEST_F(CoCoModelTest, UserTextHoldsTheNewestItemsLastAfterBos) {
@@ -106,7 +114,8 @@ TEST_F(CoCoModelTest, UserTextHoldsTheNewestItemsLastAfterBos) {
   Experiment ex = build(config);
   auto& enc = *coco(ex).knowledge();
   const int64_t a = 1, b = 2, c = 3;
-  const auto text = enc.user_text(torch::tensor({{int64_t{0}, int64_t{0}, a, b, c}, {int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}, b}}));
+  const auto text = enc.user_text(torch::tensor(
+      {{int64_t{0}, int64_t{0}, a, b, c}, {int64_t{0}, int64_t{0}, int64_t{0}, int64_t{0}, b}}));
   const int64_t t = enc.options.max_tokens;
   ASSERT_EQ(text.input_ids.size(1), t);  // row 0 is cut to T tokens
   EXPECT_EQ(text.input_ids[0][0].item<int64_t>(), enc.tokenizer().bos_id());
@@ -115,7 +124,8 @@ TEST_F(CoCoModelTest, UserTextHoldsTheNewestItemsLastAfterBos) {
   const auto last = enc.tokenizer().encode(enc.item_text(c));
   ASSERT_LT(static_cast<int64_t>(last.size()), t);
   for (size_t i = 0; i < last.size(); ++i) {
-    EXPECT_EQ(text.input_ids[0][t - static_cast<int64_t>(last.size() - i)].item<int64_t>(), last[i]);
+    EXPECT_EQ(text.input_ids[0][t - static_cast<int64_t>(last.size() - i)].item<int64_t>(),
+              last[i]);
   }
   // A short row is right-padded and masked.
   const auto only_b = enc.tokenizer().encode(enc.item_text(b));
@@ -165,10 +175,14 @@ TEST_F(CoCoModelTest, RandomLlmWeightsKeepEachMatrixScaleAndAreRebuiltTheSame) {
       continue;
     }
     ++redrawn;
-    EXPECT_LT(torch::cosine_similarity(q.flatten(), p.flatten(), 0).abs().item<double>(), 0.1) << item.key();
-    EXPECT_NEAR(q.std().item<double>(), p.std().item<double>(), 0.1 * p.std().item<double>()) << item.key();
+    EXPECT_LT(torch::cosine_similarity(q.flatten(), p.flatten(), 0).abs().item<double>(), 0.1)
+        << item.key();
+    EXPECT_NEAR(q.std().item<double>(), p.std().item<double>(), 0.1 * p.std().item<double>())
+        << item.key();
   }
-  EXPECT_GE(redrawn, 1 + 7 * coco(pretrained).knowledge()->llm()->config().num_layers());  // embeddings, 7 per layer
+  EXPECT_GE(redrawn,
+            1 + 7 * coco(pretrained).knowledge()->llm()->config().num_layers());  // embeddings, 7
+                                                                                  // per layer
 }
 
 // With fusion_grad_to_backbone off, the backbone's gradients from CoCo's whole loss are
@@ -193,10 +207,12 @@ TEST_F(CoCoModelTest, WithoutFusionGradientsTheBackboneLearnsOnlyFromItsOwnLoss)
     m.backbone()->train_step(batch).loss.total.backward();
     bool same = true;
     size_t i = 0;
-    for (auto& p : m.backbone()->parameters()) same = same && torch::allclose(p.grad(), joint[i++], 1e-5, 1e-7);
+    for (auto& p : m.backbone()->parameters())
+      same = same && torch::allclose(p.grad(), joint[i++], 1e-5, 1e-7);
     EXPECT_EQ(same, !through);
-    EXPECT_GT(m.codebook()->prompts().grad().abs().sum().item<double>(), 0.0);  // the knowledge learns
-    EXPECT_TRUE(m.backbone()->item_embeddings().requires_grad());              // unfrozen afterwards
+    EXPECT_GT(m.codebook()->prompts().grad().abs().sum().item<double>(),
+              0.0);                                                // the knowledge learns
+    EXPECT_TRUE(m.backbone()->item_embeddings().requires_grad());  // unfrozen afterwards
   }
 }
 
@@ -223,8 +239,9 @@ TEST_F(CoCoModelTest, DecoupledCoCoTrainsTheBackboneExactlyAsItTrainsAlone) {
       EXPECT_TRUE(torch::equal(p.value(), expected[p.key()])) << name << " " << p.key();
     }
     // The weights moved: the comparison is not between two untrained models.
-    EXPECT_FALSE(torch::equal(Experiment::build(alone_config, "t.json", ".").model->named_parameters()["item_emb.weight"],
-                              expected["item_emb.weight"]));
+    EXPECT_FALSE(torch::equal(
+        Experiment::build(alone_config, "t.json", ".").model->named_parameters()["item_emb.weight"],
+        expected["item_emb.weight"]));
   }
 }
 
@@ -244,7 +261,8 @@ TEST_F(CoCoModelTest, WarmUpEpochsAreEvaluatedAsTheBackboneAlone) {
   auto& m = coco(fresh);
   m.set_epoch(load_checkpoint(run.trainer.best_path(), m, nullptr, false).state.weights_epoch());
   auto backbone = m.backbone();
-  const auto alone = ev.evaluate(*backbone, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
+  const auto alone =
+      ev.evaluate(*backbone, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
   EXPECT_GT(alone, 0);
   EXPECT_EQ(logged, alone);
   EXPECT_EQ(ev.evaluate(m, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR"), alone);
@@ -268,7 +286,8 @@ TEST_F(CoCoModelTest, TheLogValidatesTheBackboneBesideCoCoAfterTheWarmUp) {
   Experiment fresh = build(config);
   auto& m = coco(fresh);
   m.set_epoch(load_checkpoint(run.trainer.last_path(), m, nullptr, false).state.weights_epoch());
-  const double alone = run.ev.evaluate(*m.backbone(), Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("MRR");
+  const double alone = run.ev.evaluate(*m.backbone(), Split::kValid, Protocol::kFull, torch::kCPU)
+                           .metrics.get("MRR");
   EXPECT_EQ(epoch2["valid_backbone"]["MRR"].get<double>(), alone);
   EXPECT_NE(epoch2["valid"]["MRR"].get<double>(), alone);
 }
@@ -301,7 +320,8 @@ TEST_F(CoCoModelTest, LoraLearnsOnlyFromMaskedInExamplesWhilePromptsAlwaysLearn)
     EXPECT_DOUBLE_EQ(d["decision_rate"].get<double>(), rule == "always" ? 1.0 : 0.0);
     EXPECT_EQ(d["code_usage"].size(), 8u);
     EXPECT_EQ(d["decision_rate_per_code"].size(), 8u);
-    for (const char* key : {"codebook_perplexity", "mean_alignment_cos", "mean_utility", "restarted_codes"}) {
+    for (const char* key :
+         {"codebook_perplexity", "mean_alignment_cos", "mean_utility", "restarted_codes"}) {
       EXPECT_TRUE(d.contains(key)) << key;
     }
   }
@@ -340,7 +360,7 @@ TEST_F(CoCoModelTest, EvaluationCachesKnowledgeUntilAWeightChanges) {
   EXPECT_TRUE(torch::allclose(first, fresh, 1e-5, 1e-6));
   EXPECT_TRUE(torch::equal(m.user_repr(batch), first));
   EXPECT_EQ(m.cached_users(), cached);  // nothing recomputed
-  m.codebook()->prompts().add_(0.5);     // a weight changes: the cache must not be used
+  m.codebook()->prompts().add_(0.5);    // a weight changes: the cache must not be used
   const auto after = m.user_repr(batch);
   EXPECT_FALSE(torch::allclose(after, first));
   {
@@ -360,7 +380,8 @@ TEST_F(CoCoModelTest, KnowledgeScaleMovesTheRepresentationFromTheBackboneToTheFu
   ASSERT_GT((fused - alone).norm().item<double>(), 1e-2);
   for (const double scale : {0.0, 0.5, 2.0}) {
     m.knowledge_scale = scale;
-    EXPECT_TRUE(torch::allclose(m.user_repr(batch), alone + scale * (fused - alone), 1e-5, 1e-6)) << scale;
+    EXPECT_TRUE(torch::allclose(m.user_repr(batch), alone + scale * (fused - alone), 1e-5, 1e-6))
+        << scale;
   }
 }
 
@@ -378,7 +399,8 @@ TEST_F(CoCoModelTest, CatalogueAdaptationLowersTheLmLossAndLeavesTheLlmFrozen) {
   for (const std::string mode : {"lora", "full"}) {
     torch::manual_seed(1);
     KnowledgeEncoder enc(coco(ex).options.knowledge, small);
-    const auto q_before = enc->llm()->named_parameters()["layers.0.self_attn.q_proj.weight"].clone();
+    const auto q_before =
+        enc->llm()->named_parameters()["layers.0.self_attn.q_proj.weight"].clone();
     AdaptOptions opt;
     opt.epochs = 3;
     opt.mode = mode == "full" ? AdaptMode::kFull : AdaptMode::kLora;
@@ -388,7 +410,8 @@ TEST_F(CoCoModelTest, CatalogueAdaptationLowersTheLmLossAndLeavesTheLlmFrozen) {
     const AdaptResult r = adapt_to_catalogue(*enc, opt, 5);
     EXPECT_EQ(r.texts, 64);
     EXPECT_LT(r.heldout_loss_after, r.heldout_loss_before) << mode;
-    EXPECT_FALSE(torch::equal(enc->llm()->named_parameters()["layers.0.self_attn.q_proj.weight"], q_before));
+    EXPECT_FALSE(
+        torch::equal(enc->llm()->named_parameters()["layers.0.self_attn.q_proj.weight"], q_before));
     for (const auto& p : enc->llm()->named_parameters()) {
       const bool adapter = p.key().find("lora_") != std::string::npos;
       EXPECT_EQ(p.value().requires_grad(), adapter) << mode << " " << p.key();

@@ -1,5 +1,5 @@
-// Aligner: shapes, cross-attention against a naive loop, masked text keys ignored, rows without text stay finite, gradients
-// reach every parameter, config errors.
+// Aligner: shapes, cross-attention against a naive loop, masked text keys ignored, rows without
+// text stay finite, gradients reach every parameter, config errors.
 #include "coco/nn/aligner.h"
 
 #include <gtest/gtest.h>
@@ -49,7 +49,8 @@ TEST(Aligner, CrossAttentionMatchesNaiveLoop) {
   };
   const int64_t heads = 2, dh = 4;
   for (int64_t b = 0; b < kB; ++b) {
-    const auto q = linear("q_proj", prompt[b]), k = linear("k_proj", text[b]), v = linear("v_proj", text[b]);
+    const auto q = linear("q_proj", prompt[b]), k = linear("k_proj", text[b]),
+               v = linear("v_proj", text[b]);
     auto ctx = torch::zeros({kP, heads * dh});
     for (int64_t h = 0; h < heads; ++h) {
       for (int64_t i = 0; i < kP; ++i) {
@@ -57,15 +58,18 @@ TEST(Aligner, CrossAttentionMatchesNaiveLoop) {
         double z = 0;
         for (int64_t j = 0; j < kT; ++j) {
           if (!mask[b][j].item<bool>()) continue;
-          const double s = (q[i].narrow(0, h * dh, dh) * k[j].narrow(0, h * dh, dh)).sum().item<double>() / 2.0;
+          const double s =
+              (q[i].narrow(0, h * dh, dh) * k[j].narrow(0, h * dh, dh)).sum().item<double>() / 2.0;
           z += w[static_cast<size_t>(j)] = std::exp(s);
         }
         for (int64_t j = 0; j < kT; ++j) {
-          ctx[i].narrow(0, h * dh, dh) += w[static_cast<size_t>(j)] / z * v[j].narrow(0, h * dh, dh);
+          ctx[i].narrow(0, h * dh, dh) +=
+              w[static_cast<size_t>(j)] / z * v[j].narrow(0, h * dh, dh);
         }
       }
     }
-    EXPECT_TRUE(torch::allclose(out.h_text[b], linear("out_proj", ctx).mean(0), 1e-5, 1e-6)) << "row " << b;
+    EXPECT_TRUE(torch::allclose(out.h_text[b], linear("out_proj", ctx).mean(0), 1e-5, 1e-6))
+        << "row " << b;
   }
 }
 

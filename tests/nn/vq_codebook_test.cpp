@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "test_util.h"
 #include <torch/torch.h>
+#include "test_util.h"
 
 #include <functional>
 #include <limits>

@@ -55,7 +55,8 @@ TEST(MaskedAttention, ReferenceMatchesNaiveLoop) {
           double expect = 0;
           for (int64_t j = 0; j < c.s; ++j) {
             if (!in.allow[b][0][i][j].item<bool>()) continue;
-            expect += w[j] / sum * in.keep[b][h][i][j].item<double>() * in.v[b][g][j][e].item<double>();
+            expect +=
+                w[j] / sum * in.keep[b][h][i][j].item<double>() * in.v[b][g][j][e].item<double>();
           }
           EXPECT_NEAR(out[b][h][i][e].item<double>(), expect, 1e-5) << b << h << i << e;
         }
@@ -74,7 +75,8 @@ TEST(MaskedAttention, FusedKernelMatchesReferenceInValueAndGradients) {
     const double scale = 1.0 / std::sqrt(double(c.d));
     const auto grad = torch::randn({c.b, c.h, c.l, c.d});
     auto run = [&](bool fused, torch::Dtype dtype) {
-      auto q = in.q.detach().to(dtype).requires_grad_(), k = in.k.detach().to(dtype).requires_grad_(),
+      auto q = in.q.detach().to(dtype).requires_grad_(),
+           k = in.k.detach().to(dtype).requires_grad_(),
            v = in.v.detach().to(dtype).requires_grad_();
       const auto keep = in.keep.defined() ? in.keep.to(dtype) : in.keep;
       const auto out = fused ? masked_attention(q, k, v, in.allow, scale, keep)

@@ -18,13 +18,15 @@ TEST(Losses, ChunkedCrossEntropyMatchesNaiveValueAndGradients) {
     const auto targets = torch::randint(1, 3001, {700}, torch::kInt64);
 
     const auto ours = full_softmax_ce(h, targets, emb, bias);
-    const auto grads = torch::autograd::grad({ours}, with_bias ? torch::autograd::variable_list{h, emb, bias}
-                                                               : torch::autograd::variable_list{h, emb});
+    const auto grads =
+        torch::autograd::grad({ours}, with_bias ? torch::autograd::variable_list{h, emb, bias}
+                                                : torch::autograd::variable_list{h, emb});
     auto logits = torch::mm(h, emb.narrow(0, 1, 3000).t());
     if (with_bias) logits = logits + bias.narrow(0, 1, 3000);
     const auto ref = torch::nn::functional::cross_entropy(logits, targets - 1);
-    const auto ref_grads = torch::autograd::grad({ref}, with_bias ? torch::autograd::variable_list{h, emb, bias}
-                                                                  : torch::autograd::variable_list{h, emb});
+    const auto ref_grads =
+        torch::autograd::grad({ref}, with_bias ? torch::autograd::variable_list{h, emb, bias}
+                                               : torch::autograd::variable_list{h, emb});
     EXPECT_NEAR(ours.item<double>(), ref.item<double>(), 1e-5);
     for (size_t i = 0; i < grads.size(); ++i) {
       EXPECT_TRUE(torch::allclose(grads[i], ref_grads[i], 1e-5, 1e-6)) << "gradient " << i;

@@ -29,8 +29,8 @@ TEST(BeautyIntegration, TwoEpochsOfSASRecLiftValidationNdcg) {
   const std::string dir = test::shared_dataset("amazon-beauty");
   if (dir.empty()) GTEST_SKIP() << "../shared/data/amazon-beauty not present";
   test::TempDir out;
-  Experiment ex = Experiment::from_file(kConfig, {"data.path=" + dir, "output_dir=" + out.path(),
-                                                  "train.epochs=2", "device=cpu"});
+  Experiment ex = Experiment::from_file(
+      kConfig, {"data.path=" + dir, "output_dir=" + out.path(), "train.epochs=2", "device=cpu"});
   Evaluator ev = ex.make_evaluator();
   const double untrained =
       ev.evaluate(*ex.model, Split::kValid, Protocol::kFull, ex.run.device).metrics.get("NDCG@10");
@@ -57,17 +57,19 @@ ToolRun tool(const std::string& args) {
 // A small valid dataset in a temp dir, to be broken in different ways.
 void write_dataset(const test::TempDir& d) {
   std::string items = "item_id\traw_id\ttitle\tbrand\tcategories\n";
-  for (int i = 1; i <= 8; ++i) items += std::to_string(i) + "\tr" + std::to_string(i) + "\tItem\t\t\n";
+  for (int i = 1; i <= 8; ++i)
+    items += std::to_string(i) + "\tr" + std::to_string(i) + "\tItem\t\t\n";
   d.write("data/items.tsv", items);
   std::string seqs;
-  for (int u = 1; u <= 20; ++u) seqs += std::to_string(u) + " " + std::to_string(u % 8 + 1) + " 2 3 4 5\n";
+  for (int u = 1; u <= 20; ++u)
+    seqs += std::to_string(u) + " " + std::to_string(u % 8 + 1) + " 2 3 4 5\n";
   d.write("data/sequences.txt", seqs);
 }
 
 std::string train_cmd(const test::TempDir& d, const std::string& extra = "") {
   return kTools + "/coco-train --config " + kConfig + " --set data.path=" + d.file("data") +
-         " --set output_dir=" + d.file("run") + " --set train.epochs=2 --set eval.num_negatives=2 " +
-         "--set log_level=error " + extra;
+         " --set output_dir=" + d.file("run") +
+         " --set train.epochs=2 --set eval.num_negatives=2 " + "--set log_level=error " + extra;
 }
 
 void expect_one_line_error(const ToolRun& r, int code, const std::string& fragment) {
@@ -86,10 +88,12 @@ TEST(ToolsIntegration, BadInputEndsWithOneClearLine) {
   }();
 
   d.write("data/sequences.txt", good.substr(0, good.size() - 3));
-  expect_one_line_error(tool(train_cmd(d)), 4, seq_file + ":20: file ends in the middle of a line (truncated?)");
+  expect_one_line_error(tool(train_cmd(d)), 4,
+                        seq_file + ":20: file ends in the middle of a line (truncated?)");
 
   d.write("data/sequences.txt", "1 1 2 3\n2 4 x 1\n");
-  expect_one_line_error(tool(train_cmd(d)), 4, seq_file + ":2: item id 'x' (token 3) is not a positive integer");
+  expect_one_line_error(tool(train_cmd(d)), 4,
+                        seq_file + ":2: item id 'x' (token 3) is not a positive integer");
 
   d.write("data/sequences.txt", "1 1 2 3\n2 4 12 1\n");
   expect_one_line_error(tool(train_cmd(d)), 4, seq_file + ":2: item id 12 is out of range 1..8");
@@ -97,8 +101,8 @@ TEST(ToolsIntegration, BadInputEndsWithOneClearLine) {
   d.write("data/sequences.txt", good);
   expect_one_line_error(tool(train_cmd(d, "--set train.lrr=1")), 3,
                         "config error at /train/lrr: unknown key");
-  expect_one_line_error(tool(train_cmd(d, "--set backbone.num_heads=5 --set backbone.hidden=64")), 3,
-                        "config error at /backbone/num_heads: must divide hidden (64), got 5");
+  expect_one_line_error(tool(train_cmd(d, "--set backbone.num_heads=5 --set backbone.hidden=64")),
+                        3, "config error at /backbone/num_heads: must divide hidden (64), got 5");
 }
 
 TEST(ToolsIntegration, TrainEvalResumeAndACheckpointCutInHalf) {
@@ -106,7 +110,8 @@ TEST(ToolsIntegration, TrainEvalResumeAndACheckpointCutInHalf) {
   write_dataset(d);
   const ToolRun trained = tool(train_cmd(d, "--report " + d.file("report.json")));
   ASSERT_EQ(trained.code, 0) << trained.output;
-  EXPECT_NE(trained.output.find("| sasrec | test | full ranking, history excluded | 20 |"), std::string::npos)
+  EXPECT_NE(trained.output.find("| sasrec | test | full ranking, history excluded | 20 |"),
+            std::string::npos)
       << trained.output;
   const Json report = read_json_file(d.file("report.json"));
   EXPECT_TRUE(report["metrics"].contains("NDCG@10"));
@@ -125,9 +130,11 @@ TEST(ToolsIntegration, TrainEvalResumeAndACheckpointCutInHalf) {
                         "--backbone-only needs a CoCo checkpoint, this is sasrec");
   expect_one_line_error(tool(kTools + "/coco-eval " + d.file("run") + " --knowledge-scale 0.5"), 3,
                         "--knowledge-scale needs a CoCo checkpoint, this is sasrec");
-  const ToolRun both = tool(kTools + "/coco-eval " + d.file("run") + " --knowledge-scale 0.5 --backbone-only");
+  const ToolRun both =
+      tool(kTools + "/coco-eval " + d.file("run") + " --knowledge-scale 0.5 --backbone-only");
   EXPECT_EQ(both.code, 2);
-  EXPECT_NE(both.output.find("--backbone-only excludes --knowledge-scale"), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("--backbone-only excludes --knowledge-scale"), std::string::npos)
+      << both.output;
 
   // A checkpoint cut in half: clear error, and the good best.pt stays as it was.
   const std::string last = d.file("run/last.pt"), best = d.file("run/best.pt");
@@ -146,7 +153,8 @@ TEST(ToolsIntegration, CtrlCSavesACheckpointAndResumeFinishesTheRun) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " > " + d.file("log.txt") + " 2>&1").c_str(), nullptr);
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " > " + d.file("log.txt") + " 2>&1").c_str(),
+          nullptr);
     _exit(127);
   }
   // Wait (bounded) until training is under way, then press Ctrl-C.
@@ -166,7 +174,8 @@ TEST(ToolsIntegration, CtrlCSavesACheckpointAndResumeFinishesTheRun) {
   EXPECT_FALSE(state.finished);
 
   // A resumed run may change its epoch budget: ending it now finishes the run.
-  const ToolRun resumed = tool(cmd + " --resume --set train.epochs=" + std::to_string(state.epoch + 1));
+  const ToolRun resumed =
+      tool(cmd + " --resume --set train.epochs=" + std::to_string(state.epoch + 1));
   EXPECT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_TRUE(read_checkpoint_meta(d.file("run/last.pt")).state.finished);
 }
@@ -180,10 +189,12 @@ namespace {
 // Full CoCo on a real Beauty slice with the real stories260K LLM, through the tool: it
 // learns, and every diagnostic of the issue lands in the run directory.
 TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostics) {
-  if (test::shared_dataset("amazon-beauty").empty()) GTEST_SKIP() << "../shared/data/amazon-beauty not present";
+  if (test::shared_dataset("amazon-beauty").empty())
+    GTEST_SKIP() << "../shared/data/amazon-beauty not present";
   test::TempDir d;
-  const ToolRun r = tool(kTools + "/coco-train --config " + kCoCoConfig + " --set output_dir=" + d.file("run") +
-                         " --set data.max_users=6000 --set train.epochs=3 --set device=cpu --set log_level=warn");
+  const ToolRun r =
+      tool(kTools + "/coco-train --config " + kCoCoConfig + " --set output_dir=" + d.file("run") +
+           " --set data.max_users=6000 --set train.epochs=3 --set device=cpu --set log_level=warn");
   ASSERT_EQ(r.code, 0) << r.output;
   std::ifstream log(d.file("run/metrics.jsonl"));
   std::vector<Json> epochs;
@@ -194,8 +205,9 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
       EXPECT_TRUE(e["train"].contains(part)) << part;
     }
     const Json& diag = e["diagnostics"];
-    for (const char* key : {"codebook_perplexity", "code_usage", "decision_rate", "decision_rate_per_code",
-                            "mean_alignment_cos", "mean_utility", "restarted_codes"}) {
+    for (const char* key :
+         {"codebook_perplexity", "code_usage", "decision_rate", "decision_rate_per_code",
+          "mean_alignment_cos", "mean_utility", "restarted_codes"}) {
       EXPECT_TRUE(diag.contains(key)) << key;
     }
     EXPECT_EQ(diag["code_usage"].size(), 64u);
@@ -214,21 +226,26 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
   }
   EXPECT_NE(r.output.find("| coco-sasrec | test | full ranking"), std::string::npos) << r.output;
   // The same checkpoint ranked by its backbone alone, without the knowledge.
-  const std::string eval = kTools + "/coco-eval " + d.file("run") + " --split valid --set data.path=" +
-                           test::shared_dataset("amazon-beauty") + " --set coco.knowledge.llm.path=" +
-                           COCO_SHARED_DIR + "/models/stories260K/stories260K.gguf --report ";
+  const std::string eval =
+      kTools + "/coco-eval " + d.file("run") +
+      " --split valid --set data.path=" + test::shared_dataset("amazon-beauty") +
+      " --set coco.knowledge.llm.path=" + COCO_SHARED_DIR +
+      "/models/stories260K/stories260K.gguf --report ";
   const ToolRun alone = tool(eval + d.file("alone.json") + " --backbone-only");
   ASSERT_EQ(alone.code, 0) << alone.output;
-  EXPECT_NE(alone.output.find("| coco-sasrec (backbone only) | valid | full ranking"), std::string::npos)
+  EXPECT_NE(alone.output.find("| coco-sasrec (backbone only) | valid | full ranking"),
+            std::string::npos)
       << alone.output;
   // Knowledge scale 0 is the backbone alone.
   ASSERT_EQ(tool(eval + d.file("scale0.json") + " --knowledge-scale 0").code, 0);
-  EXPECT_EQ(read_json_file(d.file("scale0.json"))["metrics"], read_json_file(d.file("alone.json"))["metrics"]);
+  EXPECT_EQ(read_json_file(d.file("scale0.json"))["metrics"],
+            read_json_file(d.file("alone.json"))["metrics"]);
   // The saved config names the data and the LLM as they were found: no --set is needed.
-  const ToolRun plain =
-      tool(kTools + "/coco-eval " + d.file("run") + " --split valid --backbone-only --report " + d.file("plain.json"));
+  const ToolRun plain = tool(kTools + "/coco-eval " + d.file("run") +
+                             " --split valid --backbone-only --report " + d.file("plain.json"));
   ASSERT_EQ(plain.code, 0) << plain.output;
-  EXPECT_EQ(read_json_file(d.file("plain.json"))["metrics"], read_json_file(d.file("alone.json"))["metrics"]);
+  EXPECT_EQ(read_json_file(d.file("plain.json"))["metrics"],
+            read_json_file(d.file("alone.json"))["metrics"]);
 }
 
 // CoCo with the checkpoints researchers have: a Hugging Face folder (random weights of a
@@ -238,12 +255,12 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
 void expect_coco_trains_and_evaluates(const test::TempDir& d, const std::string& llm) {
   const std::string data = test::shared_dataset("amazon-beauty");
   const std::string set = " --set data.path=" + data + " --set coco.knowledge.llm.path=" + llm;
-  const ToolRun train = tool(kTools + "/coco-train --config " + kCoCoConfig + set +
-                             " --set output_dir=" + d.file("run") +
-                             " --set data.max_users=300 --set train.epochs=2 --set device=cpu --set log_level=warn");
+  const ToolRun train = tool(
+      kTools + "/coco-train --config " + kCoCoConfig + set + " --set output_dir=" + d.file("run") +
+      " --set data.max_users=300 --set train.epochs=2 --set device=cpu --set log_level=warn");
   ASSERT_EQ(train.code, 0) << train.output;
-  const ToolRun eval = tool(kTools + "/coco-eval " + d.file("run") + " --split test" + set + " --report " +
-                            d.file("eval.json"));
+  const ToolRun eval = tool(kTools + "/coco-eval " + d.file("run") + " --split test" + set +
+                            " --report " + d.file("eval.json"));
   ASSERT_EQ(eval.code, 0) << eval.output;
   // The checkpoint's own test report (written by coco-train) and coco-eval's agree exactly.
   const Json trained = read_json_file(d.file("run/report.json"));
@@ -262,30 +279,43 @@ std::string write_hf_folder(const test::TempDir& d, const Json& config) {
 }
 
 TEST(CoCoIntegration, ResearcherCheckpointsQwen3AndLlama3FoldersAndQ4KM) {
-  if (test::shared_dataset("amazon-beauty").empty()) GTEST_SKIP() << "../shared/data/amazon-beauty not present";
+  if (test::shared_dataset("amazon-beauty").empty())
+    GTEST_SKIP() << "../shared/data/amazon-beauty not present";
   if (!fs::exists(std::string(COCO_SHARED_DIR) + "/models/qwen-tokenizer/tokenizer.json"))
     GTEST_SKIP() << "../shared/models/qwen-tokenizer not present";
-  const Json common = {{"hidden_size", 64}, {"intermediate_size", 128}, {"num_hidden_layers", 2},
-                       {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                       {"vocab_size", 151936}, {"max_position_embeddings", 4096},
+  const Json common = {{"hidden_size", 64},
+                       {"intermediate_size", 128},
+                       {"num_hidden_layers", 2},
+                       {"num_attention_heads", 4},
+                       {"num_key_value_heads", 2},
+                       {"vocab_size", 151936},
+                       {"max_position_embeddings", 4096},
                        {"rms_norm_eps", 1e-6}};
   {
     SCOPED_TRACE("Qwen3");
     test::TempDir d;
     Json c = common;
-    c.update({{"architectures", {"Qwen3ForCausalLM"}}, {"model_type", "qwen3"}, {"head_dim", 32},
-              {"rope_theta", 1000000.0}, {"tie_word_embeddings", true}});
+    c.update({{"architectures", {"Qwen3ForCausalLM"}},
+              {"model_type", "qwen3"},
+              {"head_dim", 32},
+              {"rope_theta", 1000000.0},
+              {"tie_word_embeddings", true}});
     expect_coco_trains_and_evaluates(d, write_hf_folder(d, c));
   }
   {
     SCOPED_TRACE("Llama-3");
     test::TempDir d;
     Json c = common;
-    c.update({{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
-              {"rope_theta", 500000.0}, {"tie_word_embeddings", false},
-              {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 32.0},
-                                {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-                                {"original_max_position_embeddings", 8192}}}});
+    c.update({{"architectures", {"LlamaForCausalLM"}},
+              {"model_type", "llama"},
+              {"rope_theta", 500000.0},
+              {"tie_word_embeddings", false},
+              {"rope_scaling",
+               {{"rope_type", "llama3"},
+                {"factor", 32.0},
+                {"low_freq_factor", 1.0},
+                {"high_freq_factor", 4.0},
+                {"original_max_position_embeddings", 8192}}}});
     expect_coco_trains_and_evaluates(d, write_hf_folder(d, c));
   }
   {
@@ -298,13 +328,16 @@ TEST(CoCoIntegration, ResearcherCheckpointsQwen3AndLlama3FoldersAndQ4KM) {
 TEST(CoCoIntegration, BadCoCoInputEndsWithOneClearLine) {
   test::TempDir d;
   write_dataset(d);
-  const std::string cmd = kTools + "/coco-train --config " + kCoCoConfig + " --set data.path=" + d.file("data") +
-                          " --set output_dir=" + d.file("run") + " --set train.epochs=1 --set log_level=error ";
+  const std::string cmd =
+      kTools + "/coco-train --config " + kCoCoConfig + " --set data.path=" + d.file("data") +
+      " --set output_dir=" + d.file("run") + " --set train.epochs=1 --set log_level=error ";
   expect_one_line_error(tool(cmd + "--set coco.vq.num_codes=0"), 3,
                         "config error at /coco/vq/num_codes: must be >= 1, got 0");
-  expect_one_line_error(tool(cmd + "--set coco.decision.theta=1.5"), 3, "config error at /coco/decision/theta");
-  expect_one_line_error(tool(cmd + "--set coco.knowledge.llm.path=missing/model.gguf"), 3,
-                        "config error at /coco/knowledge/llm/path: no such file: looked for missing/model.gguf");
+  expect_one_line_error(tool(cmd + "--set coco.decision.theta=1.5"), 3,
+                        "config error at /coco/decision/theta");
+  expect_one_line_error(
+      tool(cmd + "--set coco.knowledge.llm.path=missing/model.gguf"), 3,
+      "config error at /coco/knowledge/llm/path: no such file: looked for missing/model.gguf");
   // items.tsv that does not match the sequences: a row missing, then a row out of order.
   const std::string items = d.file("data/items.tsv");
   std::string rows = "item_id\traw_id\ttitle\tbrand\tcategories\n";

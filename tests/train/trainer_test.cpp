@@ -76,7 +76,8 @@ TEST(Trainer, LearnsTheRingAndWritesLogs) {
   test::TempDir dir;
   const Evaluator ev(data, ring_eval());
   auto model = make_model();
-  const double before = ev.evaluate(*model, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("NDCG@10");
+  const double before =
+      ev.evaluate(*model, Split::kValid, Protocol::kFull, torch::kCPU).metrics.get("NDCG@10");
   Trainer trainer(model, data, small_train(8), ev, {Json::object(), dir.path(), 1});
   const auto& state = trainer.fit();
   EXPECT_TRUE(state.finished);
@@ -134,7 +135,8 @@ TEST(Trainer, EarlyStoppingHonoursPatience) {
   const auto& s = trainer.fit();
   EXPECT_EQ(s.best_epoch, 1);
   EXPECT_EQ(s.epoch, 3);
-  EXPECT_EQ(read_checkpoint_meta(trainer.best_path()).state.weights_epoch(), 0);  // best_epoch is 1-based
+  EXPECT_EQ(read_checkpoint_meta(trainer.best_path()).state.weights_epoch(),
+            0);  // best_epoch is 1-based
   EXPECT_EQ(read_checkpoint_meta(trainer.last_path()).state.weights_epoch(), 2);
 }
 
@@ -151,7 +153,9 @@ TEST(Checkpoint, CutInHalfFailsInOneLineAndLeavesTheModelAlone) {
     FAIL() << "loaded a truncated checkpoint";
   } catch (const CheckpointError& e) {
     const std::string msg = e.what();
-    EXPECT_EQ(msg.rfind(path + ": cannot read checkpoint (truncated or not a CoCo checkpoint", 0), 0u) << msg;
+    EXPECT_EQ(msg.rfind(path + ": cannot read checkpoint (truncated or not a CoCo checkpoint", 0),
+              0u)
+        << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos);
   }
 }
@@ -170,8 +174,10 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
     load_checkpoint(path, bigger, nullptr, false);
     FAIL();
   } catch (const CheckpointError& e) {
-    EXPECT_STREQ(e.what(), (path + ": tensor 'model/item_emb.weight' has shape [41, 16], the model expects [42, 16]")
-                               .c_str());
+    EXPECT_STREQ(
+        e.what(),
+        (path + ": tensor 'model/item_emb.weight' has shape [41, 16], the model expects [42, 16]")
+            .c_str());
   }
 }
 

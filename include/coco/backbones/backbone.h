@@ -126,10 +126,10 @@ class BackboneRegistry {
 
 /// Registers MODULE (with MODULE##Impl and MODULE##Options::from_config(node, spec));
 /// SMALL_CONFIG is the JSON text of a small config the conformance tests build.
-#define COCO_REGISTER_BACKBONE(NAME, MODULE, SMALL_CONFIG)                                     \
+#define COCO_REGISTER_BACKBONE(NAME, MODULE, SMALL_CONFIG)                                        \
   inline const bool coco_backbone_registered_##MODULE = ::coco::BackboneRegistry::instance().add( \
-      NAME,                                                                                    \
-      [](::coco::ConfigNode& node, const ::coco::BackboneSpec& spec) {                         \
-        return std::make_shared<MODULE##Impl>(MODULE##Options::from_config(node, spec));       \
-      },                                                                                       \
+      NAME,                                                                                       \
+      [](::coco::ConfigNode& node, const ::coco::BackboneSpec& spec) {                            \
+        return std::make_shared<MODULE##Impl>(MODULE##Options::from_config(node, spec));          \
+      },                                                                                          \
       SMALL_CONFIG)

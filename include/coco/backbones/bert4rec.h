@@ -19,11 +19,11 @@ struct BERT4RecOptions {
   int64_t hidden = 64;    // d
   int64_t num_blocks = 2;
   int64_t num_heads = 2;
-  int64_t inner_factor = 4;       // FFN width = inner_factor * d
+  int64_t inner_factor = 4;  // FFN width = inner_factor * d
   double dropout = 0.2;
   double attn_dropout = 0.2;
-  double mask_prob = 0.2;         // cloze masking probability per item
-  double last_item_prob = 0.1;    // share of training sequences masked only at the last item
+  double mask_prob = 0.2;       // cloze masking probability per item
+  double last_item_prob = 0.1;  // share of training sequences masked only at the last item
   double init_std = 0.02;
 
   static BERT4RecOptions from_config(ConfigNode& node, const BackboneSpec& spec);

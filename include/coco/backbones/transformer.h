@@ -14,14 +14,15 @@
 namespace coco {
 
 struct TransformerBlockOptions {
-  TransformerBlockOptions(int64_t hidden, int64_t num_heads) : hidden_(hidden), num_heads_(num_heads) {}
-  TORCH_ARG(int64_t, hidden);           // d
-  TORCH_ARG(int64_t, num_heads);        // must divide d
-  TORCH_ARG(int64_t, inner) = 0;        // FFN width; 0 → d
-  TORCH_ARG(double, dropout) = 0.2;     // on residual branches and FFN activations
+  TransformerBlockOptions(int64_t hidden, int64_t num_heads)
+      : hidden_(hidden), num_heads_(num_heads) {}
+  TORCH_ARG(int64_t, hidden);        // d
+  TORCH_ARG(int64_t, num_heads);     // must divide d
+  TORCH_ARG(int64_t, inner) = 0;     // FFN width; 0 → d
+  TORCH_ARG(double, dropout) = 0.2;  // on residual branches and FFN activations
   TORCH_ARG(double, attn_dropout) = 0.2;
-  TORCH_ARG(bool, pre_norm) = true;     // pre-LN (x + f(LN(x))) or post-LN (LN(x + f(x)))
-  TORCH_ARG(bool, gelu) = false;        // GELU or ReLU in the FFN
+  TORCH_ARG(bool, pre_norm) = true;  // pre-LN (x + f(LN(x))) or post-LN (LN(x + f(x)))
+  TORCH_ARG(bool, gelu) = false;     // GELU or ReLU in the FFN
 };
 
 class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
@@ -39,7 +40,8 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
   TransformerBlockOptions options;
 
  private:
-  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& index, const torch::Tensor& allow);
+  torch::Tensor attention(const torch::Tensor& x, const torch::Tensor& index,
+                          const torch::Tensor& allow);
   torch::Tensor ffn(const torch::Tensor& x);
 
   torch::nn::Linear qkv_{nullptr}, out_{nullptr}, ff1_{nullptr}, ff2_{nullptr};
@@ -51,7 +53,7 @@ TORCH_MODULE(TransformerBlock);
 /// Attention permission for left-padded items: key must be a real item (and not later
 /// than the query when `causal`); the diagonal is always allowed.
 torch::Tensor attention_allow(const torch::Tensor& items,  // [B, L]
-                              bool causal);                 // → [B, 1, L, L] bool
+                              bool causal);                // → [B, 1, L, L] bool
 
 /// The real (non-padding) positions of left-padded items, as flat indices into B × L.
 torch::Tensor real_positions(const torch::Tensor& items);  // [B, L] → [N] int64

@@ -14,6 +14,7 @@ void write_file_atomic(const std::string& path, const std::string& contents);
 
 /// Like write_file_atomic, but `write(tmp_path)` produces the temporary file (for writers
 /// that need a path, such as torch::serialize).
-void replace_file_atomic(const std::string& path, const std::function<void(const std::string&)>& write);
+void replace_file_atomic(const std::string& path,
+                         const std::function<void(const std::string&)>& write);
 
 }  // namespace coco

@@ -60,7 +60,7 @@ class ConfigNode {
   E get_enum(const std::string& key, E def,
              std::initializer_list<std::pair<const char*, E>> choices);
   std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& def,
-                                     int64_t min = INT64_MIN);
+                                    int64_t min = INT64_MIN);
   std::vector<std::string> get_string_list(const std::string& key,
                                            const std::vector<std::string>& def);
   /// Optional string: empty when absent or null.

@@ -16,13 +16,13 @@ enum class DataFormat { kUniform, kRecBole };  // "uniform" | "recbole"
 
 /// Where and how to load a dataset (the config's "data" object).
 struct DataOptions {
-  std::string name;                   // e.g. "amazon-beauty"
-  std::string path;                   // explicit directory; empty: search (see locate_dataset)
+  std::string name;  // e.g. "amazon-beauty"
+  std::string path;  // explicit directory; empty: search (see locate_dataset)
   DataFormat format = DataFormat::kUniform;
-  int64_t max_len = 50;               // L: most recent items a model sees
-  int64_t min_length = 3;             // shortest sequence accepted (leave-one-out needs 3)
-  std::string title_field;            // RecBole: text field used as title ("" = auto)
-  int64_t max_users = 0;              // keep only the first N users (a quick slice); 0 = all
+  int64_t max_len = 50;     // L: most recent items a model sees
+  int64_t min_length = 3;   // shortest sequence accepted (leave-one-out needs 3)
+  std::string title_field;  // RecBole: text field used as title ("" = auto)
+  int64_t max_users = 0;    // keep only the first N users (a quick slice); 0 = all
 
   static DataOptions from_config(ConfigNode& node);
 };

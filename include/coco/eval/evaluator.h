@@ -9,10 +9,10 @@
 
 #include <torch/types.h>
 
-#include "coco/recommender/recommender.h"
 #include "coco/config/config.h"
 #include "coco/data/dataset.h"
 #include "coco/eval/metrics.h"
+#include "coco/recommender/recommender.h"
 
 namespace coco {
 
@@ -20,14 +20,14 @@ enum class NegativeSampling { kUniform, kPopularity };  // "uniform" | "populari
 
 struct EvalOptions {
   std::vector<int64_t> ks{5, 10, 20};
-  bool exclude_history = true;       // full ranking: drop the user's earlier items
-  int64_t num_negatives = 100;       // sampled protocol: N
+  bool exclude_history = true;  // full ranking: drop the user's earlier items
+  int64_t num_negatives = 100;  // sampled protocol: N
   NegativeSampling sampling = NegativeSampling::kUniform;
-  int64_t sample_seed = 0;           // negatives are a function of (seed, user)
+  int64_t sample_seed = 0;  // negatives are a function of (seed, user)
   int64_t batch_size = 1024;
   std::vector<int64_t> length_buckets{5, 10, 20};  // upper edges of history-length groups
-  double head_fraction = 0.2;        // most popular share of items that counts as "head"
-  int64_t max_len = 50;              // L: the most recent items of a history (data.max_len)
+  double head_fraction = 0.2;  // most popular share of items that counts as "head"
+  int64_t max_len = 50;        // L: the most recent items of a history (data.max_len)
 
   /// Reads the "eval" object; `max_len` comes from the data.
   static EvalOptions from_config(ConfigNode& node, int64_t max_len);
@@ -42,7 +42,7 @@ const char* group_family_name(GroupFamily f);  // "history_length" | "item_popul
 /// One non-empty group of users (e.g. history length 6-10) and its metrics.
 struct GroupResult {
   GroupFamily family;
-  std::string name;    // "6-10", "head", ...
+  std::string name;  // "6-10", "head", ...
   int64_t users = 0;
   MetricTable metrics;
 };
@@ -73,12 +73,17 @@ class Evaluator {
   torch::Tensor sample_negatives(const std::vector<int64_t>& users, int64_t begin,
                                  int64_t end) const;  // [B, N]
   void add_groups(EvalReport& report, Split split, const std::vector<int64_t>& targets) const;
+  /// Full ranking: sets the scores of each user's earlier items to -inf, the target's kept.
+  void exclude_histories(torch::Tensor& scores,              // [B, V + 1]
+                         const torch::Tensor& target_score,  // [B, 1]
+                         const EvalBatch& batch, const std::vector<int64_t>& users, int64_t begin,
+                         Split split) const;
 
   const Interactions& data_;
   EvalOptions options_;
-  std::vector<int64_t> counts_;      // [V + 1] training popularity
-  std::vector<double> cumulative_;   // [V + 1] for popularity sampling
-  std::vector<char> is_head_;        // [V + 1]
+  std::vector<int64_t> counts_;     // [V + 1] training popularity
+  std::vector<double> cumulative_;  // [V + 1] for popularity sampling
+  std::vector<char> is_head_;       // [V + 1]
 };
 
 }  // namespace coco

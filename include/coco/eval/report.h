@@ -1,6 +1,7 @@
 // Rendering evaluation results: Markdown tables for people, JSON for scripts.
 // JSON layout: {"split", "protocol", "users", "metrics": {"HR@10": ...},
-//               "groups": {"history_length": {"1-5": {"users", "metrics"}}, "item_popularity": ...}}
+//               "groups": {"history_length": {"1-5": {"users", "metrics"}}, "item_popularity":
+//               ...}}
 #pragma once
 
 #include <string>

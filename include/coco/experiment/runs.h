@@ -29,12 +29,12 @@ void train_run(const TrainRunOptions& options, std::ostream& out);
 struct EvalRunOptions {
   std::string checkpoint;  // best.pt, last.pt or a run directory
   Split split = Split::kTest;
-  bool full = true, sampled = false;    // the protocols to run
-  bool include_history = false;         // full ranking: keep the user's earlier items
-  bool backbone_only = false;           // CoCo: rank with the backbone's own h_rs
+  bool full = true, sampled = false;      // the protocols to run
+  bool include_history = false;           // full ranking: keep the user's earlier items
+  bool backbone_only = false;             // CoCo: rank with the backbone's own h_rs
   std::optional<double> knowledge_scale;  // CoCo: h_rs + A (h_u - h_rs)
-  std::vector<std::string> overrides;   // eval.*, data.path, coco.knowledge.llm.path, device
-  std::string device;                   // "" = the run's
+  std::vector<std::string> overrides;     // eval.*, data.path, coco.knowledge.llm.path, device
+  std::string device;                     // "" = the run's
   std::string report_file;
 };
 

@@ -60,11 +60,11 @@ struct LlamaConfig {
   TORCH_ARG(Activation, activation) = Activation::kSilu;
   /// Gemma-2: norms after attention and after the feed-forward, before each residual add.
   TORCH_ARG(bool, post_norms) = false;
-  TORCH_ARG(double, embedding_scale) = 1.0;    // token embeddings × this (Gemma: √D)
+  TORCH_ARG(double, embedding_scale) = 1.0;      // token embeddings × this (Gemma: √D)
   TORCH_ARG(double, query_pre_attn_scalar) = 0;  // scores scaled by its −½ power; 0 = Dh
-  TORCH_ARG(double, attn_softcap) = 0;         // scores → c·tanh(scores / c); 0 = none
-  TORCH_ARG(double, final_softcap) = 0;        // logits → c·tanh(logits / c); 0 = none
-  TORCH_ARG(int64_t, sliding_window) = 0;      // a query sees keys less than this far back
+  TORCH_ARG(double, attn_softcap) = 0;           // scores → c·tanh(scores / c); 0 = none
+  TORCH_ARG(double, final_softcap) = 0;          // logits → c·tanh(logits / c); 0 = none
+  TORCH_ARG(int64_t, sliding_window) = 0;        // a query sees keys less than this far back
   TORCH_ARG(SlidingLayers, sliding_layers) = SlidingLayers::kAll;
 
  public:  // TORCH_ARG leaves the access at private

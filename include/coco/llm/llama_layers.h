@@ -62,7 +62,8 @@ RopeTables make_rope_tables(const torch::Tensor& positions, int64_t head_dim, do
 /// Rotates pairs of x [B, H, T, Dh]: adjacent (2i, 2i+1) or halves (i, i + Dh/2).
 /// Fused on CPU float32 (one pass forward and back); the composition elsewhere.
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& tables, RopePairing pairing);
-torch::Tensor apply_rope_reference(const torch::Tensor& x, const RopeTables& tables, RopePairing pairing);
+torch::Tensor apply_rope_reference(const torch::Tensor& x, const RopeTables& tables,
+                                   RopePairing pairing);
 
 /// gelu_tanh(gate) ⊙ up (Gemma's GeGLU).
 torch::Tensor geglu(const torch::Tensor& gate, const torch::Tensor& up);

@@ -22,7 +22,7 @@ struct AdaptOptions {
   AdaptMode mode = AdaptMode::kLora;
   double lr = 1e-3;
   int64_t batch_size = 64;
-  double holdout = 0.05;       // fraction of item texts kept out to measure the LM loss
+  double holdout = 0.05;  // fraction of item texts kept out to measure the LM loss
 
   /// Reads the "adapt" object.
   static AdaptOptions from_config(ConfigNode& node);
@@ -39,6 +39,7 @@ struct AdaptResult {
 
 /// Adapts `encoder`'s LLM to its catalogue's item texts; afterwards the LLM is frozen and
 /// the encoder's LoRA adapters are fresh (B = 0). Deterministic given `seed`.
-AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions& options, uint64_t seed);
+AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions& options,
+                               uint64_t seed);
 
 }  // namespace coco

@@ -1,8 +1,8 @@
 // CoCoModel: a backbone strengthened with per-user LLM knowledge (METHOD.md) — VQ prompt
 // choice, knowledge encoder, cross-attention aligner, decision matrix driving the LoRA
 // gradient mask, and fusion — trained with L_rec + λ_fused L_rec(h_u) + λ_nce L_nce +
-// λ_align L_align + λ_vq L_vq + λ_ortho L_ortho. Not the trainer (train/trainer.h) and not the catalogue
-// adaptation stage (model/catalogue_adaptation.h).
+// λ_align L_align + λ_vq L_vq + λ_ortho L_ortho. Not the trainer (train/trainer.h) and not the
+// catalogue adaptation stage (model/catalogue_adaptation.h).
 #pragma once
 
 #include <cstdint>
@@ -123,10 +123,11 @@ class CoCoModelImpl : public RecommenderImpl {
     VQCodebookOutput vq;
     torch::Tensor h_aligned;  // [B, d]
   };
-  Knowledge knowledge_of(const torch::Tensor& h_rs,       // [B, d]
-                         const torch::Tensor& history,    // [B, L]
+  Knowledge knowledge_of(const torch::Tensor& h_rs,        // [B, d]
+                         const torch::Tensor& history,     // [B, L]
                          const torch::Tensor& lora_mask);  // [B] or undefined
-  torch::Tensor cached_knowledge(const torch::Tensor& h_rs, const torch::Tensor& history);  // [B, d]
+  torch::Tensor cached_knowledge(const torch::Tensor& h_rs,
+                                 const torch::Tensor& history);  // [B, d]
   /// The decision matrix on one batch (no gradient): its mask goes into `lora_mask` for the
   /// LoRA layers' backward, its statistics into the epoch's diagnostics.
   void decide(const Knowledge& k, const torch::Tensor& h_rs,  // [B, d]

@@ -22,16 +22,16 @@ namespace coco {
 enum class ItemField { kTitle, kBrand, kCategories };  // items.tsv columns
 
 struct KnowledgeOptions {
-  llm::LlamaLoadOptions llm;                        // the LLM file, dtype, device
-  bool random_llm = false;                          // llm.weights "random": the no-pretraining control
-  bool checkpoint_layers = false;                   // llm.activation_checkpointing: recompute in backward
-  llm::LoRAOptions lora;                            // adapters attached to the LLM
+  llm::LlamaLoadOptions llm;       // the LLM file, dtype, device
+  bool random_llm = false;         // llm.weights "random": the no-pretraining control
+  bool checkpoint_layers = false;  // llm.activation_checkpointing: recompute in backward
+  llm::LoRAOptions lora;           // adapters attached to the LLM
   std::vector<ItemField> fields = {ItemField::kTitle};  // the item text, joined by ", "
-  int64_t recent_items = 10;                        // newest items that may enter the text
-  int64_t max_tokens = 64;                          // T, BOS included
-  int64_t item_tokens = 0;                          // an item's first n tokens only; 0 = all
-  std::string separator = "; ";                     // between items
-  int64_t layers = 1;                               // states = mean of the last n layers
+  int64_t recent_items = 10;                            // newest items that may enter the text
+  int64_t max_tokens = 64;                              // T, BOS included
+  int64_t item_tokens = 0;                              // an item's first n tokens only; 0 = all
+  std::string separator = "; ";                         // between items
+  int64_t layers = 1;                                   // states = mean of the last n layers
 
   /// Reads the "knowledge" object: "llm" and "lora" sub-objects and the keys above. A
   /// relative llm.path is searched from the working directory, then from `config_dir/..`.
@@ -46,7 +46,8 @@ struct KnowledgeOutput {
 class KnowledgeEncoderImpl : public torch::nn::Module {
  public:
   /// Loads the LLM and its tokenizer, attaches the adapters and tokenizes every item's text
-  /// once (the catalogue is copied). ConfigError when the catalogue has no text in the chosen fields.
+  /// once (the catalogue is copied). ConfigError when the catalogue has no text in the chosen
+  /// fields.
   KnowledgeEncoderImpl(KnowledgeOptions options, const ItemCatalog& catalog);
 
   /// Token ids of each user's text, BOS first, newest item last, right-padded.
@@ -54,8 +55,8 @@ class KnowledgeEncoderImpl : public torch::nn::Module {
 
   /// The LLM's states for [prompts ; text(history)]. `lora_mask` is read at backward time
   /// (see LoRALinearImpl::forward); undefined = every example trains the adapters.
-  KnowledgeOutput forward(const torch::Tensor& prompts,         // [B, P, D]
-                          const torch::Tensor& history,         // [B, L]
+  KnowledgeOutput forward(const torch::Tensor& prompts,          // [B, P, D]
+                          const torch::Tensor& history,          // [B, L]
                           const torch::Tensor& lora_mask = {});  // [B] float
 
   /// Token embeddings of `texts` (no BOS), each cut to its last `length` tokens (or cycled

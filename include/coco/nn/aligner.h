@@ -10,8 +10,8 @@
 
 #include <cstdint>
 
-#include "coco/ops/dropout.h"
 #include "coco/config/config.h"
+#include "coco/ops/dropout.h"
 
 namespace coco {
 

@@ -1,6 +1,7 @@
 // The VQ prompt codebook of CoCo (METHOD.md step 2): a query W_q h_rs picks one of K code
 // keys, and the code's soft prompt (P vectors in the LLM's input embedding space) goes to
-// the LLM. Not the LLM encoding itself, and not the loss weighting (see coco/ops/contrastive_losses.h).
+// the LLM. Not the LLM encoding itself, and not the loss weighting (see
+// coco/ops/contrastive_losses.h).
 #pragma once
 
 #include <torch/nn/cloneable.h>

@@ -21,14 +21,14 @@ namespace coco {
 
 /// A training loss and its named parts (detached, for logging).
 struct LossTerms {
-  torch::Tensor total;                                        // [] with grad
+  torch::Tensor total;                                       // [] with grad
   std::vector<std::pair<std::string, torch::Tensor>> parts;  // name → [] detached
 };
 
 /// What a model's run stages (start_run, finish_run) may use.
 struct RunContext {
   const Interactions& data;
-  int64_t max_len;         // L
+  int64_t max_len;  // L
   torch::Device device;
   std::string output_dir;  // the run directory, for the files a stage writes
   uint64_t seed;

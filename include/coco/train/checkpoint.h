@@ -16,9 +16,9 @@ namespace coco {
 
 /// Where training stands; enough to continue exactly.
 struct TrainState {
-  int64_t epoch = 0;   // current epoch (0-based); == epochs when training is over
-  int64_t batch = 0;   // batches of `epoch` already done (non-zero after an interrupt)
-  int64_t step = 0;    // optimiser steps so far
+  int64_t epoch = 0;  // current epoch (0-based); == epochs when training is over
+  int64_t batch = 0;  // batches of `epoch` already done (non-zero after an interrupt)
+  int64_t step = 0;   // optimiser steps so far
   double best_metric = -std::numeric_limits<double>::infinity();
   int64_t best_epoch = -1;
   int64_t bad_evals = 0;  // validations since the last improvement
@@ -35,7 +35,7 @@ struct TrainState {
 
 /// What a checkpoint holds besides tensors.
 struct CheckpointMeta {
-  Json config;       // resolved config of the run
+  Json config;  // resolved config of the run
   TrainState state;
 };
 

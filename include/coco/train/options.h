@@ -36,9 +36,7 @@ struct TrainOptions {
   static TrainOptions from_config(ConfigNode& node, int64_t max_len);
 
   /// The optimiser settings for a group at train.lr.
-  OptimizerOptions optimizer_options() const {
-    return {optimizer, lr, weight_decay, beta1, beta2};
-  }
+  OptimizerOptions optimizer_options() const { return {optimizer, lr, weight_decay, beta1, beta2}; }
 };
 
 /// Learning-rate multiplier at `step` of `total_steps` (warm-up, then decay).

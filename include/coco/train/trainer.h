@@ -12,9 +12,9 @@
 
 #include <torch/optim/optimizer.h>
 
-#include "coco/recommender/recommender.h"
 #include "coco/data/batches.h"
 #include "coco/eval/evaluator.h"
+#include "coco/recommender/recommender.h"
 #include "coco/train/checkpoint.h"
 #include "coco/train/options.h"
 
