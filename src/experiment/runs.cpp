@@ -127,8 +127,8 @@ void train_run(const TrainRunOptions& options, std::ostream& out) {
 namespace {
 
 // The config a checkpoint was trained with, and the changes an evaluation may make to it.
-Json evaluation_config(const EvalRunOptions& options) {
-  Json config = read_checkpoint_meta(options.checkpoint).config;
+Json evaluation_config(const EvalRunOptions& options, const std::string& checkpoint) {
+  Json config = read_checkpoint_meta(checkpoint).config;
   for (const auto& o : options.overrides) {
     if (o.rfind("eval.", 0) != 0 && o.rfind("data.path=", 0) != 0 && o.rfind("device=", 0) != 0 &&
         o.rfind("coco.knowledge.llm.path=", 0) != 0) {
@@ -164,12 +164,11 @@ void apply_knowledge_switches(const EvalRunOptions& options, const std::string& 
 
 }  // namespace
 
-void eval_run(const EvalRunOptions& options_in, std::ostream& out) {
-  EvalRunOptions options = options_in;
-  if (fs::is_directory(options.checkpoint))
-    options.checkpoint = (fs::path(options.checkpoint) / "best.pt").string();
-  const std::string& checkpoint = options.checkpoint;
-  Experiment ex = Experiment::build(evaluation_config(options), checkpoint, ".");
+void eval_run(const EvalRunOptions& options, std::ostream& out) {
+  const std::string checkpoint = fs::is_directory(options.checkpoint)
+                                     ? (fs::path(options.checkpoint) / "best.pt").string()
+                                     : options.checkpoint;
+  Experiment ex = Experiment::build(evaluation_config(options, checkpoint), checkpoint, ".");
   ex.model->set_epoch(load_checkpoint(checkpoint, *ex.model, nullptr, false).state.weights_epoch());
   ex.model->to(ex.run.device);
   apply_knowledge_switches(options, checkpoint, ex);
