@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fails when an #include runs upward through the library's layers (docs/architecture.md).
 # A file may include its own folder and the folders of lower layers; the folders that share a
-# layer (backbones, llm, nn) do not include each other. Tools, benchmarks and tests may
-# include anything.
+# layer (ops and dist; backbones, llm and nn) do not include each other. Tools, benchmarks
+# and tests may include anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,7 @@ layer() {
     common) echo 0 ;;
     config) echo 1 ;;
     data) echo 2 ;;
-    ops) echo 3 ;;
+    ops | dist) echo 3 ;;
     recommender) echo 4 ;;
     backbones | llm | nn) echo 5 ;;
     model) echo 6 ;;

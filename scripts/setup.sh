@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config
   libtorch-dev libopenblas0-pthread        # libtorch; OpenBLAS makes its matmuls ~30x faster
+  libgloo-dev                              # headers of c10d's Gloo process group (data-parallel)
   libsentencepiece-dev sentencepiece       # tokenizer (isolated from libtorch, see ENVIRONMENT)
   nlohmann-json3-dev libspdlog-dev libcli11-dev zlib1g-dev
   libpcre2-dev libicu-dev                  # byte-level BPE pre-tokenizer regexes (\p{L}, \p{N}), NFC

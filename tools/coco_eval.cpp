@@ -5,11 +5,12 @@
 #include <CLI/CLI.hpp>
 
 #include "coco/common/error.h"
+#include "coco/dist/launcher.h"
 #include "coco/experiment/runs.h"
 
 int main(int argc, char** argv) {
   using namespace coco;
-  return run_tool("coco-eval", [&] {
+  return run_tool("coco-eval", [&]() -> int {
     CLI::App app{"Evaluate a CoCo checkpoint (HR@K, NDCG@K, MRR)."};
     EvalRunOptions o;
     std::string split = "test", protocol = "full";
@@ -33,6 +34,10 @@ int main(int argc, char** argv) {
                    "override an eval setting, the data or LLM path: --set eval.num_negatives=99");
     app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N (default: the run's)");
     app.add_option("--report", o.report_file, "write the results as JSON to this file");
+    int nproc = 1;
+    app.add_option("--nproc", nproc,
+                   "data-parallel workers on this machine (or launch with torchrun)")
+        ->check(CLI::Range(1, 1024));
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
     o.full = protocol != "sampled";
     o.sampled = protocol != "full";
     if (*scale) o.knowledge_scale = knowledge_scale;
+    if (nproc > 1) return dist::launch_local(nproc, dist::without_nproc(argc, argv));
     eval_run(o, std::cout);
     return kExitOk;
   });

@@ -64,40 +64,51 @@ void TrainLoader::set_epoch(int64_t epoch) {
     // Sort by length (ties stay shuffled), cut into batches, shuffle the batches.
     std::stable_sort(all.begin(), all.end(),
                      [&](int64_t a, int64_t b) { return data_.length(a) < data_.length(b); });
-    const int64_t step = batch_size_ * world_size_;
     std::vector<int64_t> starts;
-    for (int64_t s0 = 0; s0 < static_cast<int64_t>(all.size()); s0 += step) starts.push_back(s0);
+    for (int64_t s0 = 0; s0 < static_cast<int64_t>(all.size()); s0 += batch_size_)
+      starts.push_back(s0);
     shuffle(starts);
     std::vector<int64_t> grouped;
     for (int64_t s0 : starts) {
       grouped.insert(grouped.end(), all.begin() + s0,
-                     all.begin() + std::min<int64_t>(s0 + step, all.size()));
+                     all.begin() + std::min<int64_t>(s0 + batch_size_, all.size()));
     }
     all.swap(grouped);
   }
-  order_.clear();
-  for (size_t i = static_cast<size_t>(rank_); i < all.size(); i += world_size_) {
-    order_.push_back(all[i]);
-  }
+  order_.swap(all);
 }
 
 int64_t TrainLoader::num_batches() const {
-  return (static_cast<int64_t>(order_.size()) + batch_size_ - 1) / batch_size_;
+  const auto n = static_cast<int64_t>(order_.size());
+  const int64_t full = n / batch_size_, rest = n % batch_size_;
+  // A last batch of fewer users than ranks joins the one before it.
+  return full + (rest > 0 && (rest >= world_size_ || full == 0) ? 1 : 0);
 }
 
+int64_t TrainLoader::begin_of(int64_t index) const { return index * batch_size_; }
+
+int64_t TrainLoader::end_of(int64_t index) const {
+  const auto n = static_cast<int64_t>(order_.size());
+  return index + 1 == num_batches() ? n : std::min(n, (index + 1) * batch_size_);
+}
+
+int64_t TrainLoader::global_size(int64_t index) const { return end_of(index) - begin_of(index); }
+
 TrainBatch TrainLoader::batch(int64_t index) const {
-  const int64_t begin = index * batch_size_;
-  const int64_t end = std::min<int64_t>(begin + batch_size_, order_.size());
+  std::vector<int64_t> rows;
+  for (int64_t i = begin_of(index) + rank_; i < end_of(index); i += world_size_)
+    rows.push_back(order_[i]);
   int64_t longest = 0;
-  for (int64_t r = begin; r < end; ++r) longest = std::max(longest, data_.length(order_[r]) - 2);
+  for (int64_t u : rows) longest = std::max(longest, data_.length(u) - 2);
   // Columns that are padding for every row are dropped; one always stays, so that models
   // which shift the window (BERT4Rec drops its first column) lose no item.
-  const int64_t b = end - begin, width = std::min(max_len_ + 1, longest + 1);
+  const auto b = static_cast<int64_t>(rows.size());
+  const int64_t width = std::min(max_len_ + 1, longest + 1);
   TrainBatch out{torch::empty({b}, torch::kInt64), torch::empty({b, width}, torch::kInt64)};
   auto* users = out.users.data_ptr<int64_t>();
   auto* items = out.items.data_ptr<int64_t>();
   for (int64_t r = 0; r < b; ++r) {
-    const int64_t u = order_[begin + r];
+    const int64_t u = rows[r];
     users[r] = u;
     const int32_t* s = data_.begin(u);
     fill_row(items + r * width, width, s, s + data_.length(u) - 2);

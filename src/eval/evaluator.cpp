@@ -5,9 +5,11 @@
 #include <numeric>
 #include <random>
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "coco/common/error.h"
+#include "coco/dist/process_group.h"
 
 namespace coco {
 
@@ -161,9 +163,12 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
   std::stable_sort(users.begin(), users.end(), [&](int64_t a, int64_t b) {
     return history_length(data_, a, split) < history_length(data_, b, split);
   });
+  // Data-parallel: rank r takes batches r, r + N, ...; the batches are those of a single
+  // process, so each user's rank comes out bit for bit the same.
+  const dist::Group& world = dist::world();
   std::vector<int64_t> ranks(users.size()), targets(users.size());  // by user id
-  for (int64_t begin = 0; begin < static_cast<int64_t>(users.size());
-       begin += options_.batch_size) {
+  for (int64_t begin = world.rank() * options_.batch_size;
+       begin < static_cast<int64_t>(users.size()); begin += world.size() * options_.batch_size) {
     const int64_t end = std::min<int64_t>(begin + options_.batch_size, users.size());
     EvalBatch batch = make_eval_batch(data_, users, begin, end, split, options_.max_len);
     const auto target_cpu = batch.target;
@@ -195,6 +200,14 @@ EvalReport Evaluator::evaluate(RecommenderImpl& model, Split split, Protocol pro
     }
   }
   if (was_training) model.train();
+  if (world.size() > 1) {  // each user's rank came from one worker, zeros from the others
+    auto all = torch::from_blob(ranks.data(), {static_cast<int64_t>(ranks.size())}, torch::kInt64);
+    world.all_reduce({all}, dist::ReduceOp::kSum,
+                     fmt::format("all-reduce of the {} ranks", split_name(split)));
+    for (int64_t u = 0; u < data_.num_users(); ++u) {
+      targets[u] = data_.begin(u)[history_length(data_, u, split)];
+    }
+  }
 
   EvalReport report;
   report.split = split_name(split);

@@ -2,6 +2,7 @@
 #include "coco/experiment/experiment.h"
 
 #include <filesystem>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -14,6 +15,21 @@ namespace fs = std::filesystem;
 
 namespace coco {
 
+namespace {
+
+// A data-parallel worker takes the GPU of its local rank and its share of the cores; only
+// rank 0 reports progress.
+void bind_worker(const dist::Group& world, RunOptions& run) {
+  if (run.device.is_cuda()) run.device = torch::Device(torch::kCUDA, world.local_rank());
+  if (run.threads == 0) {
+    run.threads = std::max<int64_t>(
+        1, static_cast<int64_t>(std::thread::hardware_concurrency()) / world.local_size());
+  }
+  if (!world.is_main()) log().set_level(std::max(run.log_level, spdlog::level::warn));
+}
+
+}  // namespace
+
 Experiment Experiment::build(Json config, const std::string& source,
                              const std::string& config_dir) {
   Experiment ex;
@@ -22,6 +38,8 @@ Experiment Experiment::build(Json config, const std::string& source,
   ConfigNode root(ex.config, source);
   ex.run = RunOptions::from_config(root);
   log().set_level(ex.run.log_level);
+  const dist::Group& world = dist::init(ex.run.dist, ex.run.device);
+  if (world.size() > 1) bind_worker(world, ex.run);
   ConfigNode data = root.child("data");
   ex.data_options = DataOptions::from_config(data);
   const int64_t max_len = ex.data_options.max_len;
@@ -70,7 +88,8 @@ Evaluator Experiment::make_evaluator() const { return Evaluator(dataset.interact
 
 Trainer Experiment::make_trainer(const Evaluator& evaluator) const {
   return Trainer(model, dataset.interactions, train, evaluator,
-                 {config, run.output_dir, run.seed, run.device});
+                 {config, run.output_dir, run.seed, run.device, run.dist.bucket_mb,
+                  run.log_level <= spdlog::level::debug});
 }
 
 RunContext Experiment::run_context() const {

@@ -20,15 +20,15 @@ namespace coco {
 namespace {
 
 // Settings a resumed run may change: they alter neither the model nor the data.
-const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds",
-                            "/log_level",    "/threads",        "/device"};
+const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds", "/log_level",
+                            "/threads",      "/device",         "/dist"};
 
 // The first JSON path where two configs differ (outside kResumable), or "" when equal.
 std::string first_difference(Json a, Json b) {
   for (const char* path : kResumable) {
     const Json::json_pointer p(path);
-    if (a.contains(p)) a[p] = nullptr;
-    if (b.contains(p)) b[p] = nullptr;
+    a[p] = nullptr;  // absent from a checkpoint older than the key is no difference
+    b[p] = nullptr;
   }
   const Json patch = Json::diff(a, b);
   return patch.empty() ? "" : patch[0]["path"].get<std::string>();
@@ -73,23 +73,34 @@ bool prepare_run_dir(const TrainRunOptions& options, Experiment& ex, Trainer& tr
     throw Error(ex.run.output_dir + " already holds a run (" + last +
                 "); pass --resume to continue it or --overwrite to start over");
   }
-  std::vector<std::string> files = {"last.pt", "best.pt", "metrics.jsonl", "report.json"};
-  for (const auto& f : ex.model->run_files()) files.push_back(f);
-  for (const auto& f : files) fs::remove(fs::path(ex.run.output_dir) / f);
+  if (dist::world().is_main()) {
+    std::vector<std::string> files = {"last.pt", "best.pt", "metrics.jsonl", "report.json"};
+    for (const auto& f : ex.model->run_files()) files.push_back(f);
+    for (const auto& f : files) fs::remove(fs::path(ex.run.output_dir) / f);
+  }
+  dist::world().barrier("barrier after clearing " + ex.run.output_dir);
   return false;
+}
+
+// Ranks other than 0 print nothing.
+std::ostream& shown(std::ostream& out) {
+  static std::ostream nowhere(nullptr);
+  return dist::world().is_main() ? out : nowhere;
 }
 
 }  // namespace
 
-void train_run(const TrainRunOptions& options, std::ostream& out) {
+void train_run(const TrainRunOptions& options, std::ostream& shown_out) {
   Experiment ex = Experiment::from_file(options.config_file, options.overrides);
+  std::ostream& out = shown(shown_out);
+  const bool is_main = dist::world().is_main();
   log().debug("[train] resolved config:\n{}", ex.config.dump(2));
   const fs::path dir = ex.run.output_dir;
   const Evaluator evaluator = ex.make_evaluator();
   Trainer trainer = ex.make_trainer(evaluator);
   fs::create_directories(dir);
   if (!prepare_run_dir(options, ex, trainer)) ex.model->start_run(ex.run_context());
-  write_json_atomic((dir / "config.json").string(), ex.config);
+  if (is_main) write_json_atomic((dir / "config.json").string(), ex.config);
   log().info("[train] {} on {}: resolved config in {}", ex.model_name, ex.dataset.name,
              (dir / "config.json").string());
 
@@ -110,8 +121,10 @@ void train_run(const TrainRunOptions& options, std::ostream& out) {
                        {"groups", report_to_json(reports[0])["groups"]},
                        {"sampled", report_to_json(reports[1])},
                        {"peak_rss_mib", peak_rss_mib()}};
-  write_json_atomic((dir / "report.json").string(), report);
-  if (!options.report_file.empty()) write_json_atomic(options.report_file, report);
+  if (is_main) {
+    write_json_atomic((dir / "report.json").string(), report);
+    if (!options.report_file.empty()) write_json_atomic(options.report_file, report);
+  }
   ex.model->finish_run(ex.run_context());
 
   out << "\n"
@@ -164,7 +177,7 @@ void apply_knowledge_switches(const EvalRunOptions& options, const std::string& 
 
 }  // namespace
 
-void eval_run(const EvalRunOptions& options, std::ostream& out) {
+void eval_run(const EvalRunOptions& options, std::ostream& shown_out) {
   const std::string checkpoint = fs::is_directory(options.checkpoint)
                                      ? (fs::path(options.checkpoint) / "best.pt").string()
                                      : options.checkpoint;
@@ -182,8 +195,9 @@ void eval_run(const EvalRunOptions& options, std::ostream& out) {
         evaluator.evaluate(*ex.model, options.split, Protocol::kSampled, ex.run.device));
   }
   const std::vector<std::string> labels(reports.size(), ex.model_name);
+  std::ostream& out = shown(shown_out);
   out << markdown_table(reports, labels) << "\n" << markdown_groups(reports[0]);
-  if (!options.report_file.empty()) {
+  if (!options.report_file.empty() && dist::world().is_main()) {
     Json report = report_to_json(reports[0]);
     report["model"] = ex.model_name;
     report["dataset"] = ex.dataset.name;

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "coco/data/batches.h"
+#include "coco/dist/process_group.h"
 #include "coco/llm/llama_loader.h"
 #include "coco/ops/contrastive_losses.h"
 
@@ -300,6 +301,7 @@ std::vector<ParamGroup> CoCoModelImpl::param_groups() {
 }
 
 Json CoCoModelImpl::epoch_diagnostics() {
+  reduce_statistics();
   Json j = {{"knowledge_active", examples_ > 0}};
   if (examples_ > 0) {
     const auto rate = torch::where(code_examples_ > 0, code_active_ / code_examples_.clamp_min(1),
@@ -322,6 +324,18 @@ Json CoCoModelImpl::epoch_diagnostics() {
   code_examples_.zero_();
   code_active_.zero_();
   return j;
+}
+
+// Data-parallel: the decision-matrix statistics over every rank's examples (the VQ usage
+// is reduced as it is counted, and restarts happen alike on every rank).
+void CoCoModelImpl::reduce_statistics() {
+  const dist::Group& world = dist::world();
+  if (world.size() == 1) return;
+  auto sums = torch::tensor({sum_a_, sum_delta_, sum_mask_, examples_}, torch::kFloat64);
+  world.all_reduce({sums, code_examples_, code_active_}, dist::ReduceOp::kSum,
+                   "all-reduce of the decision-matrix statistics");
+  const double* v = sums.data_ptr<double>();
+  sum_a_ = v[0], sum_delta_ = v[1], sum_mask_ = v[2], examples_ = v[3];
 }
 
 CoCoRepresentations CoCoModelImpl::representations(const EvalBatch& batch) {
@@ -376,8 +390,10 @@ void write_knowledge_snapshot(CoCoModelImpl& model, const RunContext& run,
 
 }  // namespace
 
+// Every data-parallel rank adapts alike (the same seed and texts); rank 0 writes the files.
 void CoCoModelImpl::start_run(const RunContext& run) {
   const AdaptResult adapted = adapt_catalogue(run.seed);
+  if (!dist::world().is_main()) return;
   if (options.adapt.epochs > 0) {
     write_json_atomic((fs::path(run.output_dir) / "adaptation.json").string(), adapted.to_json());
   }
@@ -385,7 +401,7 @@ void CoCoModelImpl::start_run(const RunContext& run) {
 }
 
 void CoCoModelImpl::finish_run(const RunContext& run) {
-  write_knowledge_snapshot(*this, run, "knowledge_after.json");
+  if (dist::world().is_main()) write_knowledge_snapshot(*this, run, "knowledge_after.json");
 }
 
 }  // namespace coco

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "coco/common/error.h"
+#include "coco/dist/process_group.h"
 
 namespace coco {
 
@@ -77,6 +78,9 @@ int64_t VQCodebookImpl::restart_dead_codes(const torch::Tensor& queries) {
   // accumulation) stays valid. Hard selection reads keys there only by index, and dead
   // codes were not selected, so their new values change nothing in it.
   keys_.data().index_copy_(0, dead, queries.index_select(0, rows).to(keys_.dtype()));
+  // Data-parallel: every rank found the same dead codes (the usage is reduced); rank 0's
+  // queries restart them everywhere.
+  dist::world().broadcast({keys_.data()}, "broadcast of the restarted VQ codes");
   idle_.index_fill_(0, dead, 0);
   return n;
 }
@@ -128,7 +132,8 @@ VQCodebookOutput VQCodebookImpl::forward(const torch::Tensor& h_rs) {
 
   if (counting) {
     torch::NoGradGuard no_grad;
-    const auto hist = torch::bincount(out.codes, {}, k);  // [K]
+    auto hist = torch::bincount(out.codes, {}, k);  // [K], over every rank's batch
+    dist::world().all_reduce({hist}, dist::ReduceOp::kSum, "all-reduce of the VQ code usage");
     counts_.add_(hist.to(counts_.dtype()));
     idle_.add_(1).masked_fill_(hist > 0, 0);
   }

@@ -36,9 +36,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamG
 }
 
 void optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss,
-                    double clip_grad_norm) {
+                    double clip_grad_norm, const std::function<void()>& after_backward) {
   optimizer.zero_grad();
   loss.backward();
+  if (after_backward) after_backward();
   if (clip_grad_norm > 0) {
     for (auto& group : optimizer.param_groups())
       torch::nn::utils::clip_grad_norm_(group.params(), clip_grad_norm);

@@ -65,6 +65,8 @@ RunOptions RunOptions::from_config(ConfigNode& node) {
                                {"warn", level::warn},
                                {"error", level::err},
                                {"off", level::off}});
+  ConfigNode dist = node.child("dist");
+  o.dist = dist::DistOptions::from_config(dist);
   return o;
 }
 

@@ -79,7 +79,17 @@ Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& dat
       evaluator_(evaluator),
       context_(std::move(context)),
       loader_(data_, options_.max_len, options_.batch_size, static_cast<uint64_t>(context_.seed),
-              options_.bucket_by_length, context_.rank, context_.world_size) {
+              options_.bucket_by_length, dist::world().rank(), dist::world().size()) {
+  const dist::Group& world = dist::world();
+  if (world.size() > options_.batch_size) {
+    throw ConfigError(fmt::format(
+        "config error at /train/batch_size: {} is smaller than the {} data-parallel workers",
+        options_.batch_size, world.size()));
+  }
+  if (world.size() > data_.num_users()) {
+    throw Error(fmt::format("{} training users cannot be shared among {} data-parallel workers",
+                            data_.num_users(), world.size()));
+  }
   const auto names = metric_names(evaluator_.options().ks);
   if (std::find(names.begin(), names.end(), options_.metric) == names.end()) {
     throw ConfigError("config error at /train/metric: \"" + options_.metric + "\" is not computed");
@@ -92,6 +102,12 @@ Trainer::Trainer(std::shared_ptr<RecommenderImpl> model, const Interactions& dat
   }
   optimizer_ = make_optimizer(groups, options_.optimizer_options());
   for (auto& g : optimizer_->param_groups()) base_lr_.push_back(g.options().get_lr());
+  if (world.size() > 1) {
+    std::vector<torch::Tensor> params;
+    for (const auto& g : optimizer_->param_groups())
+      params.insert(params.end(), g.params().begin(), g.params().end());
+    sync_ = std::make_unique<dist::GradientSync>(world, params, context_.bucket_mb);
+  }
   if (is_main()) fs::create_directories(context_.output_dir);
 }
 
@@ -119,6 +135,12 @@ void Trainer::resume(const std::string& checkpoint) {
     in.close();
     std::ofstream(log_path(), std::ios::trunc) << kept;
   }
+  if (!is_main()) {  // the checkpoint holds rank 0's random stream; the others draw anew
+    torch::manual_seed(mix_seed(mix_seed(mix_seed(static_cast<uint64_t>(context_.seed),
+                                                  state_.epoch),
+                                         state_.batch),
+                                dist::world().rank()));
+  }
   log().info("[train] resumed from {} at epoch {}, batch {} (step {})", checkpoint,
              state_.epoch + 1, state_.batch, state_.step);
 }
@@ -126,6 +148,12 @@ void Trainer::resume(const std::string& checkpoint) {
 const TrainState& Trainer::fit() {
   fit_start_ = Clock::now();
   out_of_time_ = false;
+  if (sync_) {  // every rank starts from rank 0's weights
+    std::vector<torch::Tensor> params;
+    for (const auto& g : optimizer_->param_groups())
+      params.insert(params.end(), g.params().begin(), g.params().end());
+    dist::world().broadcast(params, "broadcast of the initial weights");
+  }
   while (!state_.finished && state_.epoch < options_.epochs && !out_of_time_) {
     train_epoch();
     end_epoch();
@@ -138,11 +166,14 @@ const TrainState& Trainer::fit() {
 }
 
 void Trainer::train_epoch() {
+  const dist::Group& world = dist::world();
   loader_.set_epoch(state_.epoch);
   // Dropout and sampling draw from the torch RNG; seeding it per epoch makes an epoch a
-  // function of (seed, epoch). A mid-epoch resume restores the saved state instead.
-  if (state_.batch == 0)
-    torch::manual_seed(mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch));
+  // function of (seed, epoch) (and of the rank). A mid-epoch resume restores the state.
+  if (state_.batch == 0) {
+    const uint64_t seed = mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch);
+    torch::manual_seed(world.is_main() ? seed : mix_seed(seed, world.rank()));
+  }
   model_->train();
   model_->set_epoch(state_.epoch);
   const int64_t num_batches = loader_.num_batches();
@@ -151,27 +182,26 @@ void Trainer::train_epoch() {
   auto start = Clock::now();
   for (; state_.batch < num_batches; ++state_.batch) {
     TrainBatch batch = loader_.batch(state_.batch);
+    const double weight = static_cast<double>(batch.users.size(0)) /
+                          static_cast<double>(loader_.global_size(state_.batch));
     batch = {batch.users.to(context_.device), batch.items.to(context_.device)};
     const double factor = lr_factor(options_, state_.step, total_steps);
     auto& groups = optimizer_->param_groups();
     for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lr_[g] * factor);
 
-    LossTerms loss = model_->loss(batch);
-    optimizer_step(*optimizer_, loss.total, options_.clip_grad_norm);
+    const auto [loss, stop] = step(batch, weight);
     ++state_.step;
-
-    const double value = loss.total.item<double>();
+    const double value = loss.at("loss");
     if (!std::isfinite(value)) {
       throw Error("training diverged: loss is " + std::to_string(value) + " at epoch " +
                   std::to_string(state_.epoch + 1) + ", step " + std::to_string(state_.step) +
                   " (lower train.lr or enable train.clip_grad_norm)");
     }
-    state_.loss_sums["loss"] += value;
-    for (const auto& [name, part] : loss.parts) state_.loss_sums[name] += part.item<double>();
+    for (const auto& [name, part] : loss) state_.loss_sums[name] += part;
     state_.loss_sums["batches"] += 1;
     progress.update(state_.batch + 1, state_.loss_sums["loss"] / state_.loss_sums["batches"]);
     if (on_step) on_step(state_.step);
-    if (interrupt_requested()) {
+    if (stop) {
       ++state_.batch;
       state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
       save_last();
@@ -181,6 +211,30 @@ void Trainer::train_epoch() {
     }
   }
   state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::pair<std::map<std::string, double>, bool> Trainer::step(const TrainBatch& batch,
+                                                             double weight) {
+  LossTerms loss = model_->loss(batch);
+  if (sync_) sync_->prepare(weight);
+  optimizer_step(*optimizer_, loss.total, options_.clip_grad_norm, [this] {
+    if (sync_) sync_->finish();
+  });
+  // The loss terms of the global batch and the stop request, in one small all-reduce.
+  std::vector<torch::Tensor> values = {loss.total.detach()};
+  for (const auto& part : loss.parts) values.push_back(part.second);
+  auto scalars = torch::stack(values).to(torch::kCPU, torch::kFloat64) * weight;
+  scalars = torch::cat({scalars, torch::full({1}, interrupt_requested() ? 1.0 : 0.0,
+                                             torch::kFloat64)});
+  dist::world().all_reduce({scalars}, dist::ReduceOp::kSum, "all-reduce of the loss");
+  if (sync_ && context_.check_replicas) {
+    dist::check_identical(dist::world(), model_->parameters(),
+                          "after step " + std::to_string(state_.step + 1));
+  }
+  const double* v = scalars.data_ptr<double>();
+  std::map<std::string, double> out = {{"loss", v[0]}};
+  for (size_t i = 0; i < loss.parts.size(); ++i) out[loss.parts[i].first] += v[i + 1];
+  return {out, v[values.size()] > 0};
 }
 
 void Trainer::end_epoch() {
@@ -204,6 +258,11 @@ void Trainer::end_epoch() {
   const bool evaluate = epoch % options_.eval_every == 0 || epoch == options_.epochs;
   const std::string valid_text = evaluate ? validate(epoch, record) : "";
   record["peak_rss_mib"] = peak_rss_mib();
+  if (sync_) {
+    record["world_size"] = dist::world().size();
+    record["gradient_wait_seconds"] = sync_->wait_seconds() - wait_seconds_logged_;
+    wait_seconds_logged_ = sync_->wait_seconds();
+  }
   log().info("[train] epoch {}/{} loss {:.4f} ({:.1f}s){}", epoch, options_.epochs,
              train.value("loss", 0.0), state_.epoch_seconds, valid_text);
 
@@ -212,8 +271,11 @@ void Trainer::end_epoch() {
   state_.loss_sums.clear();
   state_.epoch_seconds = 0;
   if (state_.epoch >= options_.epochs) state_.finished = true;
-  if (options_.max_seconds > 0 &&
-      std::chrono::duration<double>(Clock::now() - fit_start_).count() > options_.max_seconds) {
+  // Every rank stops after the same epoch: the slowest clock decides.
+  auto spent = torch::full({1}, std::chrono::duration<double>(Clock::now() - fit_start_).count(),
+                           torch::kFloat64);
+  dist::world().all_reduce({spent}, dist::ReduceOp::kMax, "all-reduce of the time spent");
+  if (options_.max_seconds > 0 && spent.item<double>() > options_.max_seconds) {
     // Not `finished`: --resume with a new budget continues the run.
     log().info("[train] time budget of {:.0f}s spent after epoch {}; stopping (--resume continues)",
                options_.max_seconds, epoch);
@@ -244,7 +306,7 @@ std::string Trainer::validate(int64_t epoch, Json& record) {
     state_.best_metric = metric;
     state_.best_epoch = epoch;
     state_.bad_evals = 0;
-    if (is_main()) save_checkpoint(best_path(), {context_.config, state_}, *model_, nullptr, false);
+    save(best_path(), false);
     text += " (best)";
   } else if (++state_.bad_evals >= options_.patience) {
     state_.finished = true;
@@ -254,9 +316,15 @@ std::string Trainer::validate(int64_t epoch, Json& record) {
   return text;
 }
 
-void Trainer::save_last() {
-  if (is_main())
-    save_checkpoint(last_path(), {context_.config, state_}, *model_, optimizer_.get(), true);
+void Trainer::save_last() { save(last_path(), true); }
+
+void Trainer::save(const std::string& path, bool with_optimizer) {
+  if (is_main()) {
+    save_checkpoint(path, {context_.config, state_}, *model_,
+                    with_optimizer ? optimizer_.get() : nullptr, with_optimizer);
+  }
+  // Nobody reads a checkpoint before it is complete.
+  dist::world().barrier("barrier after writing " + path);
 }
 
 }  // namespace coco

@@ -41,10 +41,12 @@ struct TrainBatch {
 };
 
 /// Deterministic, shardable iteration over training users. The order of an epoch is a
-/// pure function of (seed, epoch), so a resumed run sees the same batches. With
-/// world_size > 1 each rank takes every world_size-th user of the shared order. With
-/// `by_length`, each batch holds users of similar length (in random order of batches),
-/// so that batches are narrow: much less work on padding.
+/// pure function of (seed, epoch), so a resumed run sees the same batches. `batch_size` is
+/// the global batch: with world_size > 1, rank r takes every world_size-th user of each
+/// batch from the r-th on, so batch k holds the same users whatever the world size (only a
+/// last batch of fewer users than ranks joins the one before it, so that no rank goes
+/// without). With `by_length`, each batch holds users of similar length (in random order
+/// of batches), so that batches are narrow: much less work on padding.
 class TrainLoader {
  public:
   TrainLoader(const Interactions& data, int64_t max_len, int64_t batch_size, uint64_t seed,
@@ -52,15 +54,19 @@ class TrainLoader {
 
   void set_epoch(int64_t epoch);
   int64_t num_batches() const;
-  TrainBatch batch(int64_t index) const;  // index-th batch of the current epoch
+  TrainBatch batch(int64_t index) const;  // this rank's part of the index-th batch
+  int64_t global_size(int64_t index) const;  // users in the index-th batch over all ranks
 
  private:
+  int64_t begin_of(int64_t index) const;
+  int64_t end_of(int64_t index) const;
+
   const Interactions& data_;
   int64_t max_len_, batch_size_;
   uint64_t seed_;
   bool by_length_;
   int64_t rank_, world_size_;
-  std::vector<int64_t> order_;  // this rank's users for the current epoch
+  std::vector<int64_t> order_;  // every user, in this epoch's order
 };
 
 /// Cuts each row of a training window before an item drawn uniformly (torch RNG) from its

@@ -135,6 +135,7 @@ class CoCoModelImpl : public RecommenderImpl {
               const torch::Tensor& logp_rs,                   // [B] log p(target | h_rs)
               torch::Tensor& lora_mask);                      // [B], written
   std::vector<std::pair<const void*, int64_t>> weights_version() const;
+  void reduce_statistics();  // over data-parallel ranks, before the epoch's diagnostics
 
   Backbone backbone_;
   KnowledgeEncoder knowledge_{nullptr};

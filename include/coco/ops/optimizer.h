@@ -3,6 +3,7 @@
 // learning rate, and the one step they all take. Not the schedules (train/options.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,11 +33,12 @@ struct ParamGroup {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamGroup>& groups,
                                                         const OptimizerOptions& options);
 
-/// One update: clears the old gradients, back-propagates `loss`, clips each group's
-/// gradient norm to `clip_grad_norm` (0: no clipping; per group, so that one part's large
-/// gradients do not shrink another's), and steps.
+/// One update: clears the old gradients, back-propagates `loss`, calls `after_backward`
+/// (data-parallel training averages the gradients there), clips each group's gradient
+/// norm to `clip_grad_norm` (0: no clipping; per group, so that one part's large gradients
+/// do not shrink another's), and steps.
 void optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss,
-                    double clip_grad_norm);
+                    double clip_grad_norm, const std::function<void()>& after_backward = {});
 
 /// Moves the optimiser's state (deserialised on the CPU) to where the parameters live.
 void move_optimizer_state(torch::optim::Optimizer& optimizer, torch::Device device);

@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include "coco/config/config.h"
+#include "coco/dist/process_group.h"
 #include "coco/ops/optimizer.h"
 
 namespace coco {
@@ -49,6 +50,7 @@ struct RunOptions {
   std::string output_dir = "runs/default";
   int64_t threads = 0;  // libtorch intra-op threads (OpenBLAS gets 1); 0 = all cores
   spdlog::level::level_enum log_level = spdlog::level::info;
+  dist::DistOptions dist;  // the "dist" object: data-parallel backend, timeout, buckets
 
   static RunOptions from_config(ConfigNode& node);  // reads the keys above from the root
 };

@@ -1,18 +1,21 @@
 // The one trainer for every model: mini-batch optimisation with warm-up/decay schedules
 // and gradient clipping, validation with early stopping and best-model selection (on
 // validation only), atomic checkpoints with exact resume, Ctrl-C handling, and a
-// JSON-lines log of every epoch. Data-parallel training slots in through (rank,
-// world_size): the loader shards users, and only rank 0 writes files.
+// JSON-lines log of every epoch. Data-parallel (dist::world() larger than one): each rank
+// trains on its share of every global batch, gradients are all-reduced (dist/gradient_sync.h),
+// validation is sharded, and only rank 0 writes files.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
 #include <torch/optim/optimizer.h>
 
 #include "coco/data/batches.h"
+#include "coco/dist/gradient_sync.h"
 #include "coco/eval/evaluator.h"
 #include "coco/recommender/recommender.h"
 #include "coco/train/checkpoint.h"
@@ -26,7 +29,8 @@ struct TrainerContext {
   std::string output_dir;  // last.pt, best.pt, metrics.jsonl
   int64_t seed = 42;
   torch::Device device = torch::kCPU;
-  int64_t rank = 0, world_size = 1;
+  double bucket_mb = 25;      // data-parallel gradient buckets (dist.bucket_mb)
+  bool check_replicas = false;  // data-parallel: compare every rank's weights after each step
 };
 
 class Trainer {
@@ -56,8 +60,12 @@ class Trainer {
   /// Validates after the 1-based `epoch`, keeps best.pt and the early-stopping count; adds
   /// the results to the epoch's log `record` and returns them for the epoch's line.
   std::string validate(int64_t epoch, Json& record);
+  /// One optimiser step on this rank's part of the batch; returns the global batch's
+  /// loss terms (weighted over ranks) and whether any rank asked to stop.
+  std::pair<std::map<std::string, double>, bool> step(const TrainBatch& batch, double weight);
   void save_last();
-  bool is_main() const { return context_.rank == 0; }
+  void save(const std::string& path, bool with_optimizer);  // rank 0 writes, all wait
+  bool is_main() const { return dist::world().is_main(); }
 
   std::shared_ptr<RecommenderImpl> model_;
   const Interactions& data_;
@@ -68,9 +76,11 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<double> base_lr_;           // per parameter group
   std::vector<std::string> group_names_;  // per parameter group
+  std::unique_ptr<dist::GradientSync> sync_;  // data-parallel only
   TrainState state_;
   std::chrono::steady_clock::time_point fit_start_;
   bool out_of_time_ = false;  // train.max_seconds spent in this fit() call
+  double wait_seconds_logged_ = 0;
 };
 
 /// Ctrl-C handling: the first SIGINT asks the trainer to stop after the current batch
