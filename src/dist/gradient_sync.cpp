@@ -15,8 +15,7 @@ struct GradientSync::Bucket {
   Pending work;
 };
 
-GradientSync::GradientSync(const Group& group, std::vector<torch::Tensor> params,
-                           double bucket_mb)
+GradientSync::GradientSync(const Group& group, std::vector<torch::Tensor> params, double bucket_mb)
     : group_(group),
       params_(std::move(params)),
       bucket_of_(params_.size()),
@@ -58,8 +57,8 @@ void GradientSync::prepare(double weight) {
   // Hooks go on when a parameter first takes part (a stage may unfreeze it later).
   for (size_t i = 0; i < params_.size(); ++i) {
     if (hooks_[i] < 0 && params_[i].requires_grad()) {
-      hooks_[i] = params_[i].register_hook(
-          [this, i](const torch::Tensor& grad) { on_gradient(i, grad); });
+      hooks_[i] =
+          params_[i].register_hook([this, i](const torch::Tensor& grad) { on_gradient(i, grad); });
     }
   }
   armed_ = true;
@@ -68,8 +67,7 @@ void GradientSync::prepare(double weight) {
 void GradientSync::on_gradient(size_t param, const torch::Tensor& grad) {
   if (!armed_) return;  // a backward pass outside the trainer's step
   Bucket& b = *buckets_[bucket_of_[param]];
-  b.flat.narrow(0, static_cast<int64_t>(offset_of_[param]), grad.numel())
-      .copy_(grad.reshape(-1));
+  b.flat.narrow(0, static_cast<int64_t>(offset_of_[param]), grad.numel()).copy_(grad.reshape(-1));
   has_grad_[param] = 1;
   if (--b.pending == 0) launch_ready();
 }

@@ -94,12 +94,11 @@ int launch_local(int nproc, const std::vector<std::string>& args, double grace_s
 
   std::vector<pid_t> pids;
   for (int r = 0; r < nproc; ++r) {
-    pids.push_back(spawn(args, {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r),
-                                "WORLD_SIZE=" + std::to_string(nproc),
-                                "LOCAL_WORLD_SIZE=" + std::to_string(nproc),
-                                "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port,
-                                "TORCHELASTIC_USE_AGENT_STORE=True",
-                                "TORCHELASTIC_RESTART_COUNT=0"}));
+    pids.push_back(spawn(
+        args, {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r),
+               "WORLD_SIZE=" + std::to_string(nproc), "LOCAL_WORLD_SIZE=" + std::to_string(nproc),
+               "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port, "TORCHELASTIC_USE_AGENT_STORE=True",
+               "TORCHELASTIC_RESTART_COUNT=0"}));
   }
   auto rank_of = [&](pid_t pid) {
     for (int r = 0; r < nproc; ++r)
@@ -142,8 +141,12 @@ int launch_local(int nproc, const std::vector<std::string>& args, double grace_s
       deadline = std::chrono::steady_clock::now() +
                  std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
       if (relayed && worker_code == kExitInterrupted) continue;  // stopping as asked
-      std::fprintf(stderr, "[launch] rank %d (pid %d) %s; stopping the other workers\n", r,
-                   static_cast<int>(pid), how.c_str());
+      std::string others;  // a worker that hangs is among these
+      for (int o = 0; o < nproc; ++o)
+        if (pids[o] > 0) others += (others.empty() ? "" : ", ") + std::to_string(o);
+      std::fprintf(stderr, "[launch] rank %d (pid %d) %s; stopping the other workers%s\n", r,
+                   static_cast<int>(pid), how.c_str(),
+                   others.empty() ? "" : (" (still running: rank " + others + ")").c_str());
       signal_all(SIGTERM);
     }
     if (ended.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));

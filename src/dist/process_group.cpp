@@ -16,6 +16,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "coco/common/error.h"
 #include "coco/common/log.h"
@@ -24,18 +25,21 @@ namespace coco::dist {
 
 const char* backend_name(Backend b) {
   switch (b) {
-    case Backend::kAuto: return "auto";
-    case Backend::kGloo: return "gloo";
-    case Backend::kNccl: return "nccl";
+    case Backend::kAuto:
+      return "auto";
+    case Backend::kGloo:
+      return "gloo";
+    case Backend::kNccl:
+      return "nccl";
   }
   return "?";
 }
 
 DistOptions DistOptions::from_config(ConfigNode& node) {
   DistOptions o;
-  o.backend = node.get_enum("backend", o.backend,
-                            {{"auto", Backend::kAuto}, {"gloo", Backend::kGloo},
-                             {"nccl", Backend::kNccl}});
+  o.backend =
+      node.get_enum("backend", o.backend,
+                    {{"auto", Backend::kAuto}, {"gloo", Backend::kGloo}, {"nccl", Backend::kNccl}});
   o.timeout_seconds = node.get_double("timeout_seconds", o.timeout_seconds, 1, 86400);
   o.bucket_mb = node.get_double("bucket_mb", o.bucket_mb, 0.001, 4096);
   node.finish();
@@ -51,8 +55,8 @@ std::optional<int64_t> env_int(const char* name, int64_t lo, int64_t hi) {
   errno = 0;
   const long long x = std::strtoll(v, &end, 10);
   if (errno != 0 || *end != '\0' || x < lo || x > hi) {
-    throw Error(fmt::format("environment variable {}={}: expected an integer in [{}, {}]", name,
-                            v, lo, hi));
+    throw Error(fmt::format("environment variable {}={}: expected an integer in [{}, {}]", name, v,
+                            lo, hi));
   }
   return x;
 }
@@ -71,9 +75,12 @@ std::string message_of(const std::exception& e) {
 
 c10d::ReduceOp to_c10d(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return c10d::ReduceOp::SUM;
-    case ReduceOp::kMin: return c10d::ReduceOp::MIN;
-    case ReduceOp::kMax: return c10d::ReduceOp::MAX;
+    case ReduceOp::kSum:
+      return c10d::ReduceOp::SUM;
+    case ReduceOp::kMin:
+      return c10d::ReduceOp::MIN;
+    case ReduceOp::kMax:
+      return c10d::ReduceOp::MAX;
   }
   return c10d::ReduceOp::SUM;
 }
@@ -107,9 +114,16 @@ struct Pending::Impl {
   const Group::Impl* group;
 };
 
+// libtorch 2 moved the collectives of Gloo and NCCL to c10d::Backend.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<Collectives> pg;
   int64_t rank = 0, size = 1;
   std::chrono::milliseconds timeout{};
 
@@ -204,10 +218,9 @@ Group Group::join(const LaunchEnv& env, const DistOptions& options, torch::Devic
 #endif
     } else {
       auto o = c10d::ProcessGroupGloo::Options::create(g.timeout_);
-      o->devices.push_back(
-          is_loopback(env.master_addr) || !env.store_file.empty()
-              ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-              : c10d::ProcessGroupGloo::createDefaultDevice());
+      o->devices.push_back(is_loopback(env.master_addr) || !env.store_file.empty()
+                               ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                               : c10d::ProcessGroupGloo::createDefaultDevice());
       o->threads = 1;  // one collective at a time per rank; compute keeps the cores
       impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, g.rank_, g.size_, o);
     }
@@ -324,9 +337,10 @@ void check_identical(const Group& group, const std::vector<torch::Tensor>& tenso
   group.all_reduce({lo}, ReduceOp::kMin, "parameter hash");
   group.all_reduce({hi}, ReduceOp::kMax, "parameter hash");
   if (lo.item<int64_t>() != hi.item<int64_t>()) {
-    throw Error(fmt::format("data-parallel rank {}: parameters differ between ranks {} "
-                            "(hash {:x}, range {:x}..{:x})",
-                            group.rank(), when, mine, lo.item<int64_t>(), hi.item<int64_t>()));
+    throw Error(
+        fmt::format("data-parallel rank {}: parameters differ between ranks {} "
+                    "(hash {:x}, range {:x}..{:x})",
+                    group.rank(), when, mine, lo.item<int64_t>(), hi.item<int64_t>()));
   }
 }
 

@@ -20,8 +20,9 @@ namespace coco {
 namespace {
 
 // Settings a resumed run may change: they alter neither the model nor the data.
-const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds", "/log_level",
-                            "/threads",      "/device",         "/dist"};
+const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds",
+                            "/log_level",    "/threads",        "/device",
+                            "/dist"};
 
 // The first JSON path where two configs differ (outside kResumable), or "" when equal.
 std::string first_difference(Json a, Json b) {

@@ -136,10 +136,9 @@ void Trainer::resume(const std::string& checkpoint) {
     std::ofstream(log_path(), std::ios::trunc) << kept;
   }
   if (!is_main()) {  // the checkpoint holds rank 0's random stream; the others draw anew
-    torch::manual_seed(mix_seed(mix_seed(mix_seed(static_cast<uint64_t>(context_.seed),
-                                                  state_.epoch),
-                                         state_.batch),
-                                dist::world().rank()));
+    torch::manual_seed(mix_seed(
+        mix_seed(mix_seed(static_cast<uint64_t>(context_.seed), state_.epoch), state_.batch),
+        dist::world().rank()));
   }
   log().info("[train] resumed from {} at epoch {}, batch {} (step {})", checkpoint,
              state_.epoch + 1, state_.batch, state_.step);
@@ -148,12 +147,8 @@ void Trainer::resume(const std::string& checkpoint) {
 const TrainState& Trainer::fit() {
   fit_start_ = Clock::now();
   out_of_time_ = false;
-  if (sync_) {  // every rank starts from rank 0's weights
-    std::vector<torch::Tensor> params;
-    for (const auto& g : optimizer_->param_groups())
-      params.insert(params.end(), g.params().begin(), g.params().end());
-    dist::world().broadcast(params, "broadcast of the initial weights");
-  }
+  // Every rank starts from rank 0's weights.
+  if (sync_) dist::world().broadcast(sync_->params(), "broadcast of the initial weights");
   while (!state_.finished && state_.epoch < options_.epochs && !out_of_time_) {
     train_epoch();
     end_epoch();
@@ -189,8 +184,14 @@ void Trainer::train_epoch() {
     auto& groups = optimizer_->param_groups();
     for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lr_[g] * factor);
 
-    const auto [loss, stop] = step(batch, weight);
+    LossTerms terms = model_->loss(batch);
+    if (sync_) sync_->prepare(weight);
+    optimizer_step(*optimizer_, terms.total, options_.clip_grad_norm, [this] {
+      if (sync_) sync_->finish();
+    });
     ++state_.step;
+    if (on_step) on_step(state_.step);
+    const auto [loss, stop] = reduce_step(terms, weight);
     const double value = loss.at("loss");
     if (!std::isfinite(value)) {
       throw Error("training diverged: loss is " + std::to_string(value) + " at epoch " +
@@ -200,7 +201,6 @@ void Trainer::train_epoch() {
     for (const auto& [name, part] : loss) state_.loss_sums[name] += part;
     state_.loss_sums["batches"] += 1;
     progress.update(state_.batch + 1, state_.loss_sums["loss"] / state_.loss_sums["batches"]);
-    if (on_step) on_step(state_.step);
     if (stop) {
       ++state_.batch;
       state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
@@ -213,23 +213,18 @@ void Trainer::train_epoch() {
   state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::pair<std::map<std::string, double>, bool> Trainer::step(const TrainBatch& batch,
-                                                             double weight) {
-  LossTerms loss = model_->loss(batch);
-  if (sync_) sync_->prepare(weight);
-  optimizer_step(*optimizer_, loss.total, options_.clip_grad_norm, [this] {
-    if (sync_) sync_->finish();
-  });
+std::pair<std::map<std::string, double>, bool> Trainer::reduce_step(const LossTerms& loss,
+                                                                    double weight) {
   // The loss terms of the global batch and the stop request, in one small all-reduce.
   std::vector<torch::Tensor> values = {loss.total.detach()};
   for (const auto& part : loss.parts) values.push_back(part.second);
   auto scalars = torch::stack(values).to(torch::kCPU, torch::kFloat64) * weight;
-  scalars = torch::cat({scalars, torch::full({1}, interrupt_requested() ? 1.0 : 0.0,
-                                             torch::kFloat64)});
+  scalars =
+      torch::cat({scalars, torch::full({1}, interrupt_requested() ? 1.0 : 0.0, torch::kFloat64)});
   dist::world().all_reduce({scalars}, dist::ReduceOp::kSum, "all-reduce of the loss");
   if (sync_ && context_.check_replicas) {
     dist::check_identical(dist::world(), model_->parameters(),
-                          "after step " + std::to_string(state_.step + 1));
+                          "after step " + std::to_string(state_.step));
   }
   const double* v = scalars.data_ptr<double>();
   std::map<std::string, double> out = {{"loss", v[0]}};

@@ -106,6 +106,43 @@ TEST(Batches, ShardsPartitionTheUsers) {
   EXPECT_EQ(seen.size(), 11u);
 }
 
+// Batch k over all ranks is batch k of one process, with and without length buckets; a
+// last batch of fewer users than ranks joins the one before, so no rank goes without.
+TEST(Batches, EveryRanksShareOfABatchMakesTheSingleProcessBatch) {
+  Interactions d;
+  d.num_items = 60;
+  std::vector<int32_t> seq;
+  for (int u = 0; u < 42; ++u) {
+    seq.assign(3 + u % 7, 1);
+    d.add_user(seq);
+  }
+  for (bool by_length : {false, true}) {
+    TrainLoader one(d, 50, 10, 9, by_length);
+    TrainLoader r0(d, 50, 10, 9, by_length, 0, 3), r1(d, 50, 10, 9, by_length, 1, 3),
+        r2(d, 50, 10, 9, by_length, 2, 3);
+    for (auto* l : {&one, &r0, &r1, &r2}) l->set_epoch(2);
+    ASSERT_EQ(one.num_batches(), 5);  // 4 × 10 + 2
+    ASSERT_EQ(r0.num_batches(), 4);   // the last 2 users join batch 4
+    for (int64_t b = 0; b < 4; ++b) {
+      std::multiset<int64_t> expected, got;
+      auto add = [](std::multiset<int64_t>& s, const torch::Tensor& users) {
+        for (int64_t i = 0; i < users.size(0); ++i) s.insert(users[i].item<int64_t>());
+      };
+      add(expected, one.batch(b).users);
+      if (b == 3) add(expected, one.batch(4).users);
+      int64_t local = 0;
+      for (auto* l : {&r0, &r1, &r2}) {
+        const auto users = l->batch(b).users;
+        EXPECT_GE(users.size(0), 3);
+        local += users.size(0);
+        add(got, users);
+      }
+      EXPECT_EQ(got, expected) << "batch " << b << (by_length ? " by length" : "");
+      EXPECT_EQ(local, r0.global_size(b));
+    }
+  }
+}
+
 TEST(Batches, LengthBucketsMakeNarrowBatchesOfEveryUser) {
   Interactions d;
   d.num_items = 60;

@@ -59,7 +59,8 @@ TEST(ProcessGroup, CollectivesReduceOverRanks) {
     g.all_reduce({hi}, ReduceOp::kMax, "test");
     EXPECT_EQ(lo.item<int64_t>(), 5);
     EXPECT_EQ(hi.item<int64_t>(), 6);
-    auto w = torch::full({4}, r, torch::kFloat32), i = torch::full({2}, g.rank() + 7, torch::kInt64);
+    auto w = torch::full({4}, r, torch::kFloat32),
+         i = torch::full({2}, g.rank() + 7, torch::kInt64);
     g.broadcast({w, i}, "test");
     EXPECT_TRUE(torch::equal(w, torch::zeros({4})));
     EXPECT_TRUE(torch::equal(i, torch::full({2}, 7, torch::kInt64)));
@@ -176,7 +177,8 @@ TEST(LaunchEnv, ReadsTorchrunsVariablesAndNamesABadOne) {
 }
 
 TEST(Launcher, WorkersRunWithoutTheNprocFlag) {
-  const char* argv[] = {"coco-train", "--nproc", "2", "--config", "c.json", "--nproc=3", "--resume"};
+  const char* argv[] = {"coco-train", "--nproc",   "2",       "--config",
+                        "c.json",     "--nproc=3", "--resume"};
   EXPECT_EQ(without_nproc(7, const_cast<char**>(argv)),
             (std::vector<std::string>{"--config", "c.json", "--resume"}));
 }

@@ -54,7 +54,7 @@ class TrainLoader {
 
   void set_epoch(int64_t epoch);
   int64_t num_batches() const;
-  TrainBatch batch(int64_t index) const;  // this rank's part of the index-th batch
+  TrainBatch batch(int64_t index) const;     // this rank's part of the index-th batch
   int64_t global_size(int64_t index) const;  // users in the index-th batch over all ranks
 
  private:

@@ -28,6 +28,8 @@ class GradientSync {
   /// parameter that no rank gave a gradient keeps none (as in a single process).
   void finish();
 
+  const std::vector<torch::Tensor>& params() const { return params_; }
+
   /// Seconds spent blocked in finish() since construction: the communication that
   /// backward did not hide.
   double wait_seconds() const { return wait_seconds_; }

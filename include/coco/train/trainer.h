@@ -29,7 +29,7 @@ struct TrainerContext {
   std::string output_dir;  // last.pt, best.pt, metrics.jsonl
   int64_t seed = 42;
   torch::Device device = torch::kCPU;
-  double bucket_mb = 25;      // data-parallel gradient buckets (dist.bucket_mb)
+  double bucket_mb = 25;        // data-parallel gradient buckets (dist.bucket_mb)
   bool check_replicas = false;  // data-parallel: compare every rank's weights after each step
 };
 
@@ -60,9 +60,9 @@ class Trainer {
   /// Validates after the 1-based `epoch`, keeps best.pt and the early-stopping count; adds
   /// the results to the epoch's log `record` and returns them for the epoch's line.
   std::string validate(int64_t epoch, Json& record);
-  /// One optimiser step on this rank's part of the batch; returns the global batch's
-  /// loss terms (weighted over ranks) and whether any rank asked to stop.
-  std::pair<std::map<std::string, double>, bool> step(const TrainBatch& batch, double weight);
+  /// After a step on this rank's part of the batch: the global batch's loss terms (this
+  /// rank's weighted by its share, summed over ranks) and whether any rank asked to stop.
+  std::pair<std::map<std::string, double>, bool> reduce_step(const LossTerms& loss, double weight);
   void save_last();
   void save(const std::string& path, bool with_optimizer);  // rank 0 writes, all wait
   bool is_main() const { return dist::world().is_main(); }
@@ -74,8 +74,8 @@ class Trainer {
   TrainerContext context_;
   TrainLoader loader_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<double> base_lr_;           // per parameter group
-  std::vector<std::string> group_names_;  // per parameter group
+  std::vector<double> base_lr_;               // per parameter group
+  std::vector<std::string> group_names_;      // per parameter group
   std::unique_ptr<dist::GradientSync> sync_;  // data-parallel only
   TrainState state_;
   std::chrono::steady_clock::time_point fit_start_;
