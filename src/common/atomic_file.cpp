@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -27,6 +28,10 @@ void fsync_path(const std::string& path) {
 
 void replace_file_atomic(const std::string& path,
                          const std::function<void(const std::string&)>& write) {
+  // A file-size limit (RLIMIT_FSIZE) must fail the write with EFBIG, as a full disk fails it
+  // with ENOSPC, not kill the process (SIGXFSZ's default) halfway through a checkpoint.
+  static const bool ignored = std::signal(SIGXFSZ, SIG_IGN) != SIG_ERR;
+  (void)ignored;
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   try {
     write(tmp);

@@ -20,8 +20,13 @@ namespace coco {
 namespace {
 
 // Settings a resumed run may change: they alter neither the model nor the data.
-const char* kResumable[] = {"/train/epochs", "/train/patience", "/train/max_seconds",
-                            "/log_level",    "/threads",        "/device",
+const char* kResumable[] = {"/train/epochs",
+                            "/train/patience",
+                            "/train/max_seconds",
+                            "/train/nonfinite",
+                            "/log_level",
+                            "/threads",
+                            "/device",
                             "/dist"};
 
 // The first JSON path where two configs differ (outside kResumable), or "" when equal.
@@ -57,10 +62,19 @@ std::string comparison_table(const Json& ours, const std::string& our_name,
   return out;
 }
 
+// Temporary files of atomic writes that a killed process left behind (name.tmp-PID).
+void remove_partial_writes(const std::string& dir) {
+  if (!fs::is_directory(dir)) return;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    if (f.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(f.path());
+  }
+}
+
 // Resumes the run in the trainer's directory, refuses to overwrite it, or clears it for a
 // new run (which then starts with the model's own stages). Returns whether it resumed.
 bool prepare_run_dir(const TrainRunOptions& options, Experiment& ex, Trainer& trainer) {
   const std::string last = trainer.last_path();
+  if (dist::world().is_main()) remove_partial_writes(ex.run.output_dir);
   if (fs::exists(last) && options.resume) {
     const Json saved = read_checkpoint_meta(last).config;
     if (const auto where = first_difference(saved, ex.config); !where.empty()) {

@@ -16,6 +16,7 @@
 #include "coco/config/config.h"
 #include "coco/llm/gguf.h"
 #include "coco/llm/safetensors.h"
+#include "coco/ops/finite.h"
 
 namespace coco::llm {
 namespace fs = std::filesystem;
@@ -67,14 +68,24 @@ class WeightReader {
   /// The parameter `param` as the architecture stores it, in `dtype`.
   torch::Tensor read(const Architecture& arch, const LlamaConfig& config, const std::string& param,
                      torch::Dtype dtype) {
-    return read(source(arch, config, param), param, dtype);
+    const TensorSource s = source(arch, config, param);
+    auto w = read(s, param, dtype);
+    check_finite(s, w);
+    return w;
   }
 
-  /// Fills the parameter `param`: straight from the file into `dst` when it is on the CPU and
-  /// the file's tensor has its shape (a GGUF tensor of any type, dequantised a chunk at a time;
-  /// a safetensors tensor of the same dtype), else through a converted copy.
+  /// Fills the parameter `param` (see copy_into) and checks that every value is finite.
   void fill(const Architecture& arch, const LlamaConfig& config, const std::string& param,
             const torch::Tensor& dst) {
+    copy_into(arch, config, param, dst);
+    check_finite(source(arch, config, param), dst);
+  }
+
+  /// Copies the parameter `param` into `dst`: straight from the file when `dst` is on the CPU
+  /// and the file's tensor has its shape (a GGUF tensor of any type, dequantised a chunk at a
+  /// time; a safetensors tensor of the same dtype), else through a converted copy.
+  void copy_into(const Architecture& arch, const LlamaConfig& config, const std::string& param,
+                 const torch::Tensor& dst) {
     const TensorSource s = source(arch, config, param);
     if (gguf_ && s.add == 0 && dst.is_cpu() && dst.is_contiguous() && dst.dim() > 0 &&
         (s.rows < 0 || dst.size(0) == s.rows)) {
@@ -108,6 +119,13 @@ class WeightReader {
   }
 
  private:
+  // A NaN or Inf in a weight is a damaged file: named here, not found as a diverged loss.
+  void check_finite(const TensorSource& s, const torch::Tensor& w) const {
+    if (const auto bad = describe_nonfinite(w); !bad.empty()) {
+      throw ModelError(path_ + ": tensor '" + s.name + "' holds " + bad + "; the file is damaged");
+    }
+  }
+
   TensorSource source(const Architecture& arch, const LlamaConfig& config,
                       const std::string& param) {
     const HasTensor has = [this](const std::string& n) { return this->has(n); };

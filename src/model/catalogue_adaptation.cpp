@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <random>
 
+#include "coco/common/error.h"
 #include "coco/common/log.h"
 #include "coco/model/knowledge_encoder.h"
 #include "coco/ops/optimizer.h"
@@ -116,7 +118,13 @@ AdaptResult adapt_to_catalogue(KnowledgeEncoderImpl& encoder, const AdaptOptions
     for (size_t i = 0; i < train.size(); i += static_cast<size_t>(options.batch_size), ++batches) {
       auto loss = lm_loss(model, train, i,
                           std::min(train.size(), i + static_cast<size_t>(options.batch_size)), pad);
-      optimizer_step(*optimizer, loss, /*clip_grad_norm=*/0);
+      const double norm = optimizer_step(*optimizer, loss, /*clip_grad_norm=*/0);
+      if (!std::isfinite(norm) || !std::isfinite(loss.item<double>())) {
+        throw Error(fmt::format(
+            "catalogue adaptation ({}) stopped at epoch {}, batch {}: the loss is {} and the "
+            "gradient norm {} (lower coco.adapt.lr)",
+            mode, epoch + 1, batches + 1, loss.item<double>(), norm));
+      }
       sum += loss.item<double>();
     }
     log().info("[llm] catalogue adaptation ({}) epoch {}/{}: train loss {:.4f}", mode, epoch + 1,

@@ -1,6 +1,8 @@
 // Adam/AdamW over parameter groups and the shared optimisation step.
 #include "coco/ops/optimizer.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 namespace coco {
@@ -15,6 +17,14 @@ std::unique_ptr<torch::optim::OptimizerOptions> group_options(const OptimizerOpt
   }
   return std::make_unique<torch::optim::AdamOptions>(
       torch::optim::AdamOptions(lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+}
+
+// The L2 norm of the gradients of `params` (those that have one).
+double grad_norm(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params)
+    if (p.grad().defined()) norms.push_back(p.grad().detach().norm());
+  return norms.empty() ? 0.0 : torch::stack(norms).norm().item<double>();
 }
 
 }  // namespace
@@ -35,16 +45,21 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamG
                                               static_cast<torch::optim::AdamOptions&>(*defaults));
 }
 
-void optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss,
-                    double clip_grad_norm, const std::function<void()>& after_backward) {
+double optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss,
+                      double clip_grad_norm, const std::function<void()>& after_backward) {
   optimizer.zero_grad();
   loss.backward();
   if (after_backward) after_backward();
-  if (clip_grad_norm > 0) {
-    for (auto& group : optimizer.param_groups())
-      torch::nn::utils::clip_grad_norm_(group.params(), clip_grad_norm);
+  double largest = 0;
+  for (auto& group : optimizer.param_groups()) {
+    const double norm = clip_grad_norm > 0
+                            ? torch::nn::utils::clip_grad_norm_(group.params(), clip_grad_norm)
+                            : grad_norm(group.params());
+    if (!std::isfinite(norm)) return norm;
+    largest = std::max(largest, norm);
   }
   optimizer.step();
+  return largest;
 }
 
 void move_optimizer_state(torch::optim::Optimizer& optimizer, torch::Device device) {

@@ -2,12 +2,17 @@
 // "optimizer" sub-archive, "rng" tensor.
 #include "coco/train/checkpoint.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize/archive.h>
 #include <torch/torch.h>
 
 #include "coco/common/atomic_file.h"
 #include "coco/common/error.h"
+#include "coco/ops/finite.h"
 
 namespace coco {
 
@@ -102,12 +107,25 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
     std::lock_guard<std::mutex> lock(gen.mutex());
     ar.write("rng", gen.get_state());
   }
+  const std::string failed = path + ": cannot write checkpoint (the previous one is kept): ";
   replace_file_atomic(path, [&](const std::string& tmp) {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (f == nullptr) throw CheckpointError(failed + std::strerror(errno));
+    // libtorch aborts the process when its writer sees a short write (it throws from a
+    // destructor), so the writer always hears "written" and the first error is kept here.
+    int error = 0;
     try {
-      ar.save_to(tmp);
+      ar.save_to([&](const void* data, size_t n) -> size_t {
+        if (error == 0 && std::fwrite(data, 1, n, f) != n) error = errno != 0 ? errno : EIO;
+        return n;
+      });
     } catch (const std::exception& e) {
-      throw CheckpointError(tmp + ": cannot write checkpoint: " + first_line(e));
+      std::fclose(f);
+      throw CheckpointError(failed + first_line(e));
     }
+    if (std::fflush(f) != 0 && error == 0) error = errno;
+    if (std::fclose(f) != 0 && error == 0) error = errno;
+    if (error != 0) throw CheckpointError(failed + std::strerror(error));
   });
 }
 
@@ -136,6 +154,8 @@ CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& model
           << ", the model expects " << target.sizes();
       throw CheckpointError(msg.str());
     }
+    if (const auto bad = describe_nonfinite(value); !bad.empty())
+      throw CheckpointError(path + ": tensor 'model/" + name + "' holds " + bad);
     target.copy_(value);
   };
   for (auto& p : model.named_parameters()) load(p.key(), p.value(), false);

@@ -32,6 +32,8 @@ TrainOptions TrainOptions::from_config(ConfigNode& node, int64_t max_len) {
   o.patience = node.get_int("patience", o.patience, 1);
   o.eval_every = node.get_int("eval_every", o.eval_every, 1);
   o.max_seconds = node.get_double("max_seconds", o.max_seconds, 0);
+  o.nonfinite = node.get_enum("nonfinite", o.nonfinite,
+                              {{"stop", NonFinite::kStop}, {"skip", NonFinite::kSkip}});
   node.finish();
   return o;
 }

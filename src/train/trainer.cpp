@@ -4,12 +4,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <torch/torch.h>
 
@@ -185,23 +187,29 @@ void Trainer::train_epoch() {
     for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lr_[g] * factor);
 
     LossTerms terms = model_->loss(batch);
-    if (sync_) sync_->prepare(weight);
-    optimizer_step(*optimizer_, terms.total, options_.clip_grad_norm, [this] {
-      if (sync_) sync_->finish();
-    });
-    ++state_.step;
-    if (on_step) on_step(state_.step);
-    const auto [loss, stop] = reduce_step(terms, weight);
-    const double value = loss.at("loss");
-    if (!std::isfinite(value)) {
-      throw Error("training diverged: loss is " + std::to_string(value) + " at epoch " +
-                  std::to_string(state_.epoch + 1) + ", step " + std::to_string(state_.step) +
-                  " (lower train.lr or enable train.clip_grad_norm)");
+    const auto loss = reduce_loss(terms, weight);
+    double norm = std::numeric_limits<double>::quiet_NaN();  // stays NaN: no step taken
+    if (all_finite(loss)) {
+      if (sync_) sync_->prepare(weight);
+      norm = optimizer_step(*optimizer_, terms.total, options_.clip_grad_norm, [this] {
+        if (sync_) sync_->finish();
+      });
     }
-    for (const auto& [name, part] : loss) state_.loss_sums[name] += part;
-    state_.loss_sums["batches"] += 1;
-    progress.update(state_.batch + 1, state_.loss_sums["loss"] / state_.loss_sums["batches"]);
-    if (stop) {
+    if (std::isfinite(norm)) {
+      ++state_.step;
+      for (const auto& [name, part] : loss) state_.loss_sums[name] += part;
+      state_.loss_sums["batches"] += 1;
+      if (sync_ && context_.check_replicas) {
+        dist::check_identical(dist::world(), model_->parameters(),
+                              "after step " + std::to_string(state_.step));
+      }
+      if (on_step) on_step(state_.step);
+    } else {
+      nonfinite_step(loss, norm);
+    }
+    progress.update(state_.batch + 1,
+                    state_.loss_sums["loss"] / std::max(1.0, state_.loss_sums["batches"]));
+    if (any_rank(interrupt_requested())) {
       ++state_.batch;
       state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
       save_last();
@@ -213,23 +221,46 @@ void Trainer::train_epoch() {
   state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::pair<std::map<std::string, double>, bool> Trainer::reduce_step(const LossTerms& loss,
-                                                                    double weight) {
-  // The loss terms of the global batch and the stop request, in one small all-reduce.
+std::map<std::string, double> Trainer::reduce_loss(const LossTerms& loss, double weight) const {
   std::vector<torch::Tensor> values = {loss.total.detach()};
   for (const auto& part : loss.parts) values.push_back(part.second);
   auto scalars = torch::stack(values).to(torch::kCPU, torch::kFloat64) * weight;
-  scalars =
-      torch::cat({scalars, torch::full({1}, interrupt_requested() ? 1.0 : 0.0, torch::kFloat64)});
   dist::world().all_reduce({scalars}, dist::ReduceOp::kSum, "all-reduce of the loss");
-  if (sync_ && context_.check_replicas) {
-    dist::check_identical(dist::world(), model_->parameters(),
-                          "after step " + std::to_string(state_.step));
-  }
   const double* v = scalars.data_ptr<double>();
   std::map<std::string, double> out = {{"loss", v[0]}};
   for (size_t i = 0; i < loss.parts.size(); ++i) out[loss.parts[i].first] += v[i + 1];
-  return {out, v[values.size()] > 0};
+  return out;
+}
+
+bool Trainer::all_finite(const std::map<std::string, double>& loss) {
+  return std::all_of(loss.begin(), loss.end(),
+                     [](const auto& kv) { return std::isfinite(kv.second); });
+}
+
+bool Trainer::any_rank(bool flag) const {
+  if (!sync_) return flag;
+  auto t = torch::full({1}, flag ? 1 : 0, torch::kInt64);
+  dist::world().all_reduce({t}, dist::ReduceOp::kMax, "all-reduce of the stop request");
+  return t.item<int64_t>() > 0;
+}
+
+void Trainer::nonfinite_step(const std::map<std::string, double>& loss, double norm) {
+  std::string terms;
+  for (const auto& [name, value] : loss)
+    terms += fmt::format("{}{} {:.4g}", terms.empty() ? "" : ", ", name, value);
+  const std::string what = fmt::format(
+      "epoch {}, batch {}: {} ({})", state_.epoch + 1, state_.batch + 1,
+      all_finite(loss) ? fmt::format("the gradient norm is {}", norm) : "the loss is not finite",
+      terms);
+  if (options_.nonfinite == NonFinite::kSkip) {
+    state_.loss_sums["skipped"] += 1;
+    log().warn("[train] skipped the step of {}", what);
+    return;
+  }
+  const std::string kept = fs::exists(last_path()) ? last_path() + " keeps the last finished epoch"
+                                                   : "no checkpoint was written yet";
+  throw Error("training stopped at " + what + "; the weights were not updated and " + kept +
+              " (lower train.lr, enable train.clip_grad_norm, or set train.nonfinite=skip)");
 }
 
 void Trainer::end_epoch() {
@@ -238,9 +269,10 @@ void Trainer::end_epoch() {
   Json record = {{"epoch", epoch}, {"step", state_.step}, {"train_seconds", state_.epoch_seconds}};
   Json train = Json::object();
   for (const auto& [name, sum] : state_.loss_sums) {
-    if (name != "batches") train[name] = sum / batches;
+    if (name != "batches" && name != "skipped") train[name] = sum / batches;
   }
   record["train"] = train;
+  if (state_.loss_sums.count("skipped")) record["skipped_steps"] = state_.loss_sums["skipped"];
   record["lr"] = optimizer_->param_groups()[0].options().get_lr();
   if (group_names_.size() > 1) {
     for (size_t g = 0; g < group_names_.size(); ++g) {

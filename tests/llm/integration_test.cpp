@@ -7,9 +7,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "coco/common/error.h"
+#include "coco/llm/gguf.h"
 #include "coco/llm/llama_convert.h"
 #include "coco/llm/llama_loader.h"
 #include "coco/llm/safetensors.h"
@@ -25,6 +27,32 @@ const char* kStories = "stories260K/stories260K.gguf";
 const char* kSample =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
     "park. One day, she saw a big, red ball.";
+
+// A NaN in a weight (the last norm of stories260K) is named where the file is read, not
+// found later as a diverged loss.
+TEST(LlmIntegration, ANaNWeightIsNamedWhereTheFileIsRead) {
+  COCO_REQUIRE_MODEL(path, kStories);
+  test::TempDir tmp;
+  const std::string broken = tmp.path() + "/broken.gguf";
+  std::filesystem::copy_file(path, broken);
+  const GgufTensorInfo* norm = GgufFile(path).find_tensor("output_norm.weight");
+  ASSERT_NE(norm, nullptr);
+  ASSERT_EQ(norm->type, GgmlType::kF32);
+  {
+    std::fstream f(broken, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(norm->offset + 3 * sizeof(float)));
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    f.write(reinterpret_cast<const char*>(&nan), sizeof nan);
+  }
+  try {
+    load_llama(LlamaLoadOptions(broken));
+    ADD_FAILURE() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_EQ(std::string(e.what()), broken +
+                                         ": tensor 'output_norm.weight' holds 1 NaN value "
+                                         "(the first at flat index 3); the file is damaged");
+  }
+}
 
 TEST(LlmIntegration, GenerateWritesKarpathysSample) {
   COCO_REQUIRE_MODEL(path, kStories);

@@ -5,11 +5,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <torch/torch.h>
 
 #include "coco/backbones/sasrec.h"
 #include "coco/common/error.h"
+#include "coco/ops/finite.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -121,6 +123,92 @@ TEST(Trainer, InterruptedAndResumedRunEndsExactlyLikeAnUninterruptedOne) {
   for (const auto& p : full->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), second->named_parameters()[p.key()])) << p.key();
   }
+}
+
+// SASRec whose loss is NaN on the listed calls (0-based), as a numerical fault would be.
+class FaultySASRec : public SASRecImpl {
+ public:
+  using SASRecImpl::SASRecImpl;
+  std::set<int64_t> nan_calls;
+  int64_t calls = 0;
+  LossTerms loss(const TrainBatch& batch) override {
+    LossTerms terms = SASRecImpl::loss(batch);
+    if (nan_calls.count(calls++)) terms.total = terms.total * std::nan("");
+    return terms;
+  }
+};
+
+std::shared_ptr<FaultySASRec> make_faulty_model() {
+  torch::manual_seed(3);
+  SASRecOptions o;
+  o.num_items = 40;
+  o.max_len = 10;
+  o.hidden = 16;
+  return std::make_shared<FaultySASRec>(o);
+}
+
+// A NaN loss stops the run with one line naming the step and the loss terms, before it
+// touches the weights; last.pt keeps the last finished epoch.
+TEST(Trainer, ANaNLossStopsBeforeTheUpdateAndKeepsTheLastCheckpoint) {
+  const auto data = ring_data();
+  const Evaluator ev(data, ring_eval());
+  test::TempDir dir;
+  auto model = make_faulty_model();
+  model->nan_calls = {5};  // epoch 2, batch 2 (4 batches per epoch)
+  Trainer trainer(model, data, small_train(3), ev, {Json::object(), dir.path(), 1});
+  std::vector<torch::Tensor> before;
+  trainer.on_step = [&](int64_t step) {
+    if (step == 5)
+      for (const auto& p : model->parameters()) before.push_back(p.detach().clone());
+  };
+  const std::string error = test::error_text<Error>([&] { trainer.fit(); });
+  EXPECT_EQ(error.rfind("training stopped at epoch 2, batch 2: the loss is not finite (loss nan, "
+                        "rec ",
+                        0),
+            0u)
+      << error;
+  EXPECT_NE(error.find(trainer.last_path() + " keeps the last finished epoch"), std::string::npos)
+      << error;
+  const auto params = model->parameters();
+  ASSERT_EQ(before.size(), params.size());
+  for (size_t i = 0; i < params.size(); ++i) EXPECT_TRUE(torch::equal(params[i], before[i]));
+  EXPECT_EQ(read_checkpoint_meta(trainer.last_path()).state.epoch, 1);
+}
+
+// train.nonfinite=skip: the steps are skipped and counted in metrics.jsonl.
+TEST(Trainer, SkippedNonFiniteStepsAreCounted) {
+  const auto data = ring_data();
+  const Evaluator ev(data, ring_eval());
+  test::TempDir dir;
+  auto model = make_faulty_model();
+  model->nan_calls = {5, 6};
+  auto options = small_train(3);
+  options.nonfinite = NonFinite::kSkip;
+  Trainer trainer(model, data, options, ev, {Json::object(), dir.path(), 1});
+  EXPECT_EQ(trainer.fit().step, 3 * 4 - 2);
+  std::ifstream log(trainer.log_path());
+  std::vector<Json> epochs;
+  for (std::string line; std::getline(log, line);) epochs.push_back(Json::parse(line));
+  ASSERT_EQ(epochs.size(), 3u);
+  EXPECT_FALSE(epochs[0].contains("skipped_steps"));
+  EXPECT_EQ(epochs[1]["skipped_steps"], 2.0);
+  EXPECT_TRUE(std::isfinite(epochs[1]["train"]["loss"].get<double>()));
+  for (const auto& p : model->parameters()) EXPECT_EQ(describe_nonfinite(p), "");
+}
+
+// A checkpoint holding a NaN weight is refused, naming the tensor.
+TEST(Checkpoint, ANaNWeightIsRefusedNamingTheTensor) {
+  test::TempDir dir;
+  auto model = make_model();
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["final_norm.weight"].view(-1)[2] = std::nan("");
+  }
+  save_checkpoint(dir.file("nan.pt"), {Json::object(), TrainState{}}, *model, nullptr, false);
+  EXPECT_EQ(test::error_text<CheckpointError>(
+                [&] { load_checkpoint(dir.file("nan.pt"), *make_model(), nullptr, false); }),
+            dir.file("nan.pt") +
+                ": tensor 'model/final_norm.weight' holds 1 NaN value (the first at flat index 2)");
 }
 
 TEST(Trainer, EarlyStoppingHonoursPatience) {

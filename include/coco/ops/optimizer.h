@@ -36,9 +36,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<ParamG
 /// One update: clears the old gradients, back-propagates `loss`, calls `after_backward`
 /// (data-parallel training averages the gradients there), clips each group's gradient
 /// norm to `clip_grad_norm` (0: no clipping; per group, so that one part's large gradients
-/// do not shrink another's), and steps.
-void optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss,
-                    double clip_grad_norm, const std::function<void()>& after_backward = {});
+/// do not shrink another's), and steps. Returns the largest group's gradient norm before
+/// clipping; when a norm is NaN or Inf it is returned and the weights are not updated.
+double optimizer_step(torch::optim::Optimizer& optimizer, const torch::Tensor& loss,
+                      double clip_grad_norm, const std::function<void()>& after_backward = {});
 
 /// Moves the optimiser's state (deserialised on the CPU) to where the parameters live.
 void move_optimizer_state(torch::optim::Optimizer& optimizer, torch::Device device);

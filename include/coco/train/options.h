@@ -14,6 +14,9 @@
 namespace coco {
 
 enum class Schedule { kConstant, kLinear, kCosine };  // the decay after warm-up
+/// A step whose loss or gradient is NaN or Inf: stop the run (the weights stay as they were,
+/// last.pt keeps the last good epoch) or skip the step and count it in metrics.jsonl.
+enum class NonFinite { kStop, kSkip };
 
 struct TrainOptions {
   int64_t epochs = 200;
@@ -31,7 +34,8 @@ struct TrainOptions {
   int64_t patience = 20;           // evaluations without improvement before stopping
   int64_t eval_every = 1;          // epochs between validation runs
   double max_seconds = 0;          // wall-clock budget of one fit() call; 0 = none
-  int64_t max_len = 50;            // L: the training window (data.max_len)
+  NonFinite nonfinite = NonFinite::kStop;
+  int64_t max_len = 50;  // L: the training window (data.max_len)
 
   /// Reads the "train" object; `max_len` comes from the data.
   static TrainOptions from_config(ConfigNode& node, int64_t max_len);

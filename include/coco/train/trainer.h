@@ -60,9 +60,12 @@ class Trainer {
   /// Validates after the 1-based `epoch`, keeps best.pt and the early-stopping count; adds
   /// the results to the epoch's log `record` and returns them for the epoch's line.
   std::string validate(int64_t epoch, Json& record);
-  /// After a step on this rank's part of the batch: the global batch's loss terms (this
-  /// rank's weighted by its share, summed over ranks) and whether any rank asked to stop.
-  std::pair<std::map<std::string, double>, bool> reduce_step(const LossTerms& loss, double weight);
+  /// The loss terms of the global batch: this rank's weighted by its share, summed.
+  std::map<std::string, double> reduce_loss(const LossTerms& loss, double weight) const;
+  static bool all_finite(const std::map<std::string, double>& loss);
+  bool any_rank(bool flag) const;  // data-parallel: the flag of any rank
+  /// A NaN or Inf loss or gradient (no update was made): train.nonfinite stops or skips.
+  void nonfinite_step(const std::map<std::string, double>& loss, double norm);
   void save_last();
   void save(const std::string& path, bool with_optimizer);  // rank 0 writes, all wait
   bool is_main() const { return dist::world().is_main(); }
