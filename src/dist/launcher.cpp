@@ -63,43 +63,9 @@ pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>
   std::_Exit(kExitRuntime);
 }
 
-}  // namespace
-
-std::vector<std::string> without_nproc(int argc, char** argv) {
-  std::vector<std::string> out;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--nproc") {
-      ++i;
-    } else if (a.rfind("--nproc=", 0) != 0) {
-      out.push_back(a);
-    }
-  }
-  return out;
-}
-
-int launch_local(int nproc, const std::vector<std::string>& args, double grace_seconds) {
-  // The store outlives every worker, so a dying rank 0 does not take the rendezvous with it.
-  c10d::TCPStoreOptions so;
-  so.port = 0;  // any free port
-  so.isServer = true;
-  so.waitWorkers = false;
-  auto store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
-  const std::string port = std::to_string(store->getPort());
-
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;  // no SA_RESTART: waitpid returns to pass the signal on
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-
-  std::vector<pid_t> pids;
-  for (int r = 0; r < nproc; ++r) {
-    pids.push_back(spawn(
-        args, {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r),
-               "WORLD_SIZE=" + std::to_string(nproc), "LOCAL_WORLD_SIZE=" + std::to_string(nproc),
-               "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port, "TORCHELASTIC_USE_AGENT_STORE=True",
-               "TORCHELASTIC_RESTART_COUNT=0"}));
-  }
+// Waits for the workers; the first to fail ends the job (see launcher.h).
+int supervise(std::vector<pid_t>& pids, double grace_seconds) {
+  const int nproc = static_cast<int>(pids.size());
   auto rank_of = [&](pid_t pid) {
     for (int r = 0; r < nproc; ++r)
       if (pids[r] == pid) return r;
@@ -152,6 +118,46 @@ int launch_local(int nproc, const std::vector<std::string>& args, double grace_s
     if (ended.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return code;
+}
+
+}  // namespace
+
+std::vector<std::string> without_nproc(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--nproc") {
+      ++i;
+    } else if (a.rfind("--nproc=", 0) != 0) {
+      out.push_back(a);
+    }
+  }
+  return out;
+}
+
+int launch_local(int nproc, const std::vector<std::string>& args, double grace_seconds) {
+  // The store outlives every worker, so a dying rank 0 does not take the rendezvous with it.
+  c10d::TCPStoreOptions so;
+  so.port = 0;  // any free port
+  so.isServer = true;
+  so.waitWorkers = false;
+  auto store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
+  const std::string port = std::to_string(store->getPort());
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;  // no SA_RESTART: waitpid returns to pass the signal on
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  std::vector<pid_t> pids;
+  for (int r = 0; r < nproc; ++r) {
+    pids.push_back(spawn(
+        args, {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r),
+               "WORLD_SIZE=" + std::to_string(nproc), "LOCAL_WORLD_SIZE=" + std::to_string(nproc),
+               "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + port, "TORCHELASTIC_USE_AGENT_STORE=True",
+               "TORCHELASTIC_RESTART_COUNT=0"}));
+  }
+  return supervise(pids, grace_seconds);
 }
 
 }  // namespace coco::dist

@@ -161,6 +161,53 @@ void Pending::wait() {
   impl_.reset();
 }
 
+namespace {
+
+// torchrun's convention: its agent hosts the store (every worker is a client, under a
+// per-attempt prefix); otherwise rank 0 hosts it. Tests rendezvous through a file.
+c10::intrusive_ptr<c10d::Store> rendezvous_store(const LaunchEnv& env,
+                                                 std::chrono::milliseconds timeout) {
+  if (!env.store_file.empty())
+    return c10::make_intrusive<c10d::FileStore>(env.store_file, env.world_size);
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(env.master_port);
+  so.isServer = !env.agent_store && env.rank == 0;
+  so.numWorkers = env.agent_store ? c10::nullopt : c10::optional<size_t>(env.world_size);
+  so.waitWorkers = !env.agent_store;
+  so.multiTenant = !env.agent_store;
+  so.timeout = timeout;
+  c10::intrusive_ptr<c10d::Store> tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+  if (!env.agent_store) return tcp;
+  return c10::make_intrusive<c10d::PrefixStore>(
+      "/worker/attempt_" + std::to_string(env.restart_count), tcp);
+}
+
+c10::intrusive_ptr<Collectives> make_collectives(Backend backend,
+                                                 const c10::intrusive_ptr<c10d::Store>& store,
+                                                 const LaunchEnv& env,
+                                                 std::chrono::milliseconds timeout) {
+  const int rank = static_cast<int>(env.rank), size = static_cast<int>(env.world_size);
+  if (backend == Backend::kNccl) {
+#ifdef USE_C10D_NCCL
+    auto o = c10d::ProcessGroupNCCL::Options::create();
+    o->timeout = timeout;
+    return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, o);
+#else
+    throw ConfigError(
+        "config error at /dist/backend: this libtorch has no NCCL (built without "
+        "USE_C10D_NCCL); use \"gloo\"");
+#endif
+  }
+  auto o = c10d::ProcessGroupGloo::Options::create(timeout);
+  o->devices.push_back(is_loopback(env.master_addr) || !env.store_file.empty()
+                           ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                           : c10d::ProcessGroupGloo::createDefaultDevice());
+  o->threads = 1;  // one collective at a time per rank; compute keeps the cores
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, o);
+}
+
+}  // namespace
+
 Group Group::join(const LaunchEnv& env, const DistOptions& options, torch::Device device) {
   Group g;
   g.rank_ = env.rank;
@@ -176,61 +223,25 @@ Group Group::join(const LaunchEnv& env, const DistOptions& options, torch::Devic
     g.backend_ = Backend::kGloo;
 #endif
   }
+  (void)device;  // chooses the backend (above) when NCCL is built in
   if (g.size_ == 1) return g;
   auto impl = std::make_shared<Impl>();
   impl->rank = g.rank_;
   impl->size = g.size_;
   impl->timeout = g.timeout_;
-  const std::string where = env.store_file.empty()
-                                ? env.master_addr + ":" + std::to_string(env.master_port)
-                                : env.store_file;
   try {
-    if (!env.store_file.empty()) {
-      impl->store = c10::make_intrusive<c10d::FileStore>(env.store_file, env.world_size);
-    } else {
-      // torchrun's convention: its agent hosts the store (every worker is a client, under a
-      // per-attempt prefix); otherwise rank 0 hosts it.
-      c10d::TCPStoreOptions so;
-      so.port = static_cast<uint16_t>(env.master_port);
-      so.isServer = !env.agent_store && env.rank == 0;
-      so.numWorkers = env.agent_store ? c10::nullopt : c10::optional<size_t>(env.world_size);
-      so.waitWorkers = !env.agent_store;
-      so.multiTenant = !env.agent_store;
-      so.timeout = g.timeout_;
-      c10::intrusive_ptr<c10d::Store> tcp =
-          c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-      impl->store = tcp;
-      if (env.agent_store) {
-        impl->store = c10::make_intrusive<c10d::PrefixStore>(
-            "/worker/attempt_" + std::to_string(env.restart_count), tcp);
-      }
-    }
+    impl->store = rendezvous_store(env, g.timeout_);
     impl->store->setTimeout(g.timeout_);
-    if (g.backend_ == Backend::kNccl) {
-#ifdef USE_C10D_NCCL
-      auto o = c10d::ProcessGroupNCCL::Options::create();
-      o->timeout = g.timeout_;
-      impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, g.rank_, g.size_, o);
-#else
-      throw Error(
-          "config error at /dist/backend: this libtorch has no NCCL (built without "
-          "USE_C10D_NCCL); use \"gloo\"");
-#endif
-    } else {
-      auto o = c10d::ProcessGroupGloo::Options::create(g.timeout_);
-      o->devices.push_back(is_loopback(env.master_addr) || !env.store_file.empty()
-                               ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                               : c10d::ProcessGroupGloo::createDefaultDevice());
-      o->threads = 1;  // one collective at a time per rank; compute keeps the cores
-      impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, g.rank_, g.size_, o);
-    }
+    impl->pg = make_collectives(g.backend_, impl->store, env, g.timeout_);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
+    const std::string where = env.store_file.empty()
+                                  ? env.master_addr + ":" + std::to_string(env.master_port)
+                                  : env.store_file;
     throw Error(fmt::format("data-parallel rank {} of {}: could not join the job at {}: {}",
                             g.rank_, g.size_, where, message_of(e)));
   }
-  (void)device;  // chooses the backend (above) when NCCL is built in
   g.impl_ = std::move(impl);
   return g;
 }

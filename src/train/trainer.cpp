@@ -186,27 +186,7 @@ void Trainer::train_epoch() {
     auto& groups = optimizer_->param_groups();
     for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(base_lr_[g] * factor);
 
-    LossTerms terms = model_->loss(batch);
-    const auto loss = reduce_loss(terms, weight);
-    double norm = std::numeric_limits<double>::quiet_NaN();  // stays NaN: no step taken
-    if (all_finite(loss)) {
-      if (sync_) sync_->prepare(weight);
-      norm = optimizer_step(*optimizer_, terms.total, options_.clip_grad_norm, [this] {
-        if (sync_) sync_->finish();
-      });
-    }
-    if (std::isfinite(norm)) {
-      ++state_.step;
-      for (const auto& [name, part] : loss) state_.loss_sums[name] += part;
-      state_.loss_sums["batches"] += 1;
-      if (sync_ && context_.check_replicas) {
-        dist::check_identical(dist::world(), model_->parameters(),
-                              "after step " + std::to_string(state_.step));
-      }
-      if (on_step) on_step(state_.step);
-    } else {
-      nonfinite_step(loss, norm);
-    }
+    train_batch(batch, weight);
     progress.update(state_.batch + 1,
                     state_.loss_sums["loss"] / std::max(1.0, state_.loss_sums["batches"]));
     if (any_rank(interrupt_requested())) {
@@ -219,6 +199,31 @@ void Trainer::train_epoch() {
     }
   }
   state_.epoch_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// One global batch: the loss, reduced over ranks, and an update unless a value is not finite.
+void Trainer::train_batch(const TrainBatch& batch, double weight) {
+  LossTerms terms = model_->loss(batch);
+  const auto loss = reduce_loss(terms, weight);
+  double norm = std::numeric_limits<double>::quiet_NaN();  // stays NaN: no step taken
+  if (all_finite(loss)) {
+    if (sync_) sync_->prepare(weight);
+    norm = optimizer_step(*optimizer_, terms.total, options_.clip_grad_norm, [this] {
+      if (sync_) sync_->finish();
+    });
+  }
+  if (std::isfinite(norm)) {
+    ++state_.step;
+    for (const auto& [name, part] : loss) state_.loss_sums[name] += part;
+    state_.loss_sums["batches"] += 1;
+    if (sync_ && context_.check_replicas) {
+      dist::check_identical(dist::world(), model_->parameters(),
+                            "after step " + std::to_string(state_.step));
+    }
+    if (on_step) on_step(state_.step);
+  } else {
+    nonfinite_step(loss, norm);
+  }
 }
 
 std::map<std::string, double> Trainer::reduce_loss(const LossTerms& loss, double weight) const {

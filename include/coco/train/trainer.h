@@ -60,6 +60,7 @@ class Trainer {
   /// Validates after the 1-based `epoch`, keeps best.pt and the early-stopping count; adds
   /// the results to the epoch's log `record` and returns them for the epoch's line.
   std::string validate(int64_t epoch, Json& record);
+  void train_batch(const TrainBatch& batch, double weight);
   /// The loss terms of the global batch: this rank's weighted by its share, summed.
   std::map<std::string, double> reduce_loss(const LossTerms& loss, double weight) const;
   static bool all_finite(const std::map<std::string, double>& loss);
