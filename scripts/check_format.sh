@@ -3,7 +3,7 @@
 # repository's .clang-format (Debian's clang-format 14). `--fix` rewrites the files instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(find include src tools tests bench -name '*.h' -o -name '*.cpp' | sort)
+mapfile -t files < <(find include src tools tests bench fuzz -name '*.h' -o -name '*.cpp' | sort)
 if [ "${1:-}" = "--fix" ]; then
   clang-format -i "${files[@]}"
   exit 0

@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer: builds build-asan/
-# (-DCOCO_SANITIZE=ON) and runs `ctest -L unit` there; any report fails the test it came from.
+# AddressSanitizer + UndefinedBehaviorSanitizer: builds build-asan/ with clang
+# (-DCOCO_FUZZ=ON, which implies -DCOCO_SANITIZE=ON), runs `ctest -L unit` there (any report
+# fails the test it came from), then runs every fuzz target for SMOKE_SECONDS (default 5) on
+# its seeds. Installs clang and its sanitizer runtimes first (Debian 12, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOCO_SANITIZE=ON ${COCO_CMAKE_ARGS:-}
+packages=(clang libclang-rt-14-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[sanitize] installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+source scripts/asan_build.sh
+start=$SECONDS
 cmake --build build-asan -j"$(nproc)"
-cd build-asan
-# Leaks: libtorch keeps its operator registry and thread pools alive until exit.
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest -L unit --output-on-failure -j"$(nproc)" --timeout 1800 "$@"
+echo "[sanitize] build: $((SECONDS - start)) s"
+start=$SECONDS
+(cd build-asan && ctest -L unit --output-on-failure -j"$(nproc)" --timeout 1800)
+echo "[sanitize] unit tests under ASan + UBSan: $((SECONDS - start)) s"
+start=$SECONDS
+for target in $(asan_fuzz_targets); do
+  bash scripts/fuzz.sh "$target" "${SMOKE_SECONDS:-5}" > "build-asan/fuzz-smoke-$target.log" 2>&1 ||
+    { tail -40 "build-asan/fuzz-smoke-$target.log"; echo "[sanitize] fuzz target $target failed"; exit 1; }
+  grep -h "stat::number_of_executed_units" "build-asan/fuzz-smoke-$target.log" | sed "s/^/[sanitize] $target: /"
+done
+echo "[sanitize] fuzz smoke: $((SECONDS - start)) s"

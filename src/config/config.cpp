@@ -9,30 +9,75 @@
 
 namespace coco {
 
+namespace {
+
+std::string line_column(const std::string& text, size_t offset) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+// The offset of the first bracket that opens level kMaxJsonDepth + 1 (outside strings), or
+// npos. nlohmann's parser is not recursive, but every reader of the result walks it.
+size_t too_deep_at(const std::string& text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
+bool parse_json(const std::string& text, Json& out, std::string& error) {
+  if (const size_t at = too_deep_at(text); at != std::string::npos) {
+    error = line_column(text, at) + ": invalid JSON: nested deeper than " +
+            std::to_string(kMaxJsonDepth) + " levels";
+    return false;
+  }
+  try {
+    out = Json::parse(text);
+    return true;
+  } catch (const Json::parse_error& e) {
+    std::string what = e.what();
+    if (auto p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
+    error = line_column(text, e.byte > 0 ? e.byte - 1 : 0) + ": invalid JSON: " + what;
+    return false;
+  } catch (const Json::exception& e) {  // a number too large for any type: no position
+    error = std::string(" invalid JSON: ") + e.what();
+    return false;
+  }
+}
+
 Json read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open config file");
   std::stringstream buf;
   buf << in.rdbuf();
-  const std::string text = buf.str();
-  try {
-    return Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    // Turn the byte offset into line:column for the user.
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    std::string what = e.what();
-    if (auto p = what.find("syntax error"); p != std::string::npos) what = what.substr(p);
-    throw ConfigError(path + ":" + std::to_string(line) + ":" + std::to_string(col) +
-                      ": invalid JSON: " + what);
-  }
+  Json config;
+  std::string error;
+  if (!parse_json(buf.str(), config, error)) throw ConfigError(path + ":" + error);
+  return config;
 }
 
 void apply_override(Json& config, const std::string& assignment) {

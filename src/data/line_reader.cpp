@@ -39,6 +39,10 @@ bool LineReader::next(std::string_view& line) {
       return true;
     }
     if (eof_) return false;
+    if (buf_.size() - pos_ > kMaxLine) {
+      throw DataError(path_ + ":" + std::to_string(line_no_ + 1) + ": line longer than " +
+                      std::to_string(kMaxLine >> 20) + " MiB (not a review or metadata dump?)");
+    }
     fill();
   }
 }

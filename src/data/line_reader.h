@@ -32,6 +32,9 @@ class LineReader {
 
  private:
   static constexpr size_t kChunk = 1 << 17;
+  // The longest line accepted: a gzip member can inflate a thousandfold, and a line with no
+  // end must not take all memory. Real review and metadata lines are under 1 MiB.
+  static constexpr size_t kMaxLine = size_t{64} << 20;
 
   void fill();
   void refill_input();

@@ -10,6 +10,7 @@
 
 #include "bpe_tokenizer.h"
 #include "coco/common/error.h"
+#include "coco/config/config.h"
 
 namespace coco::llm::bpe {
 
@@ -74,11 +75,10 @@ json parse_file(const std::string& path) {
   if (!in) throw ModelError(path + ": cannot open tokenizer file");
   std::stringstream ss;
   ss << in.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    throw ModelError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  json out;
+  std::string error;
+  if (!parse_json(ss.str(), out, error)) throw ModelError(path + ":" + error);
+  return out;
 }
 
 void parse_normalizer(const Reader& r, const json& n, const std::string& path, Normalizer& out) {

@@ -23,7 +23,10 @@ uint32_t u32_at(const uint8_t* p) {
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
 
-void dequant_f32(const uint8_t* b, float* y, int64_t n) { std::memcpy(y, b, n * 4); }
+// n = 0 comes with null pointers (an empty tensor), which memcpy may not be given.
+void dequant_f32(const uint8_t* b, float* y, int64_t n) {
+  if (n > 0) std::memcpy(y, b, n * 4);
+}
 
 void dequant_f16(const uint8_t* b, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = half_at(b + 2 * i);

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 
 #include "architectures.h"
 #include "coco/common/error.h"
@@ -241,13 +242,12 @@ LlamaConfig read_llama_config(const std::string& path) {
   }
   const auto cfg = config_json_path(path);
   if (!fs::exists(cfg)) throw ModelError(path + ": not a GGUF file and no config.json next to it");
-  std::ifstream in(cfg);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError(cfg + ": invalid JSON (" + e.what() + ")");
-  }
+  std::ifstream in(cfg, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  Json j;
+  std::string error;
+  if (!parse_json(text.str(), j, error)) throw ModelError(cfg + ":" + error);
   return LlamaConfig::from_hf_json(j, cfg);
 }
 

@@ -6,8 +6,10 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "coco/common/error.h"
+#include "coco/config/config.h"
 
 namespace coco::llm {
 namespace fs = std::filesystem;
@@ -54,11 +56,8 @@ Json read_header(std::ifstream& in, uint64_t file_size, const Fail& fail, uint64
   in.read(text.data(), static_cast<std::streamsize>(header_len));
   if (!in) throw fail("header", "read error");
   Json header;
-  try {
-    header = Json::parse(text);
-  } catch (const Json::exception& e) {
-    throw fail("header", std::string("invalid JSON (") + e.what() + ")");
-  }
+  std::string error;
+  if (!parse_json(text, header, error)) throw fail("header", error);
   if (!header.is_object()) throw fail("header", "expected a JSON object");
   return header;
 }
@@ -178,13 +177,12 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path) {
   dir_ = p.parent_path().string();
   if (dir_.empty()) dir_ = ".";
   if (p.extension() == ".json") {
-    std::ifstream in(p);
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
     Json index;
-    try {
-      index = Json::parse(in);
-    } catch (const Json::exception& e) {
-      throw ModelError(p.string() + ": invalid JSON (" + e.what() + ")");
-    }
+    std::string error;
+    if (!parse_json(text.str(), index, error)) throw ModelError(p.string() + ":" + error);
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
       throw ModelError(p.string() + ": key 'weight_map': expected an object tensor -> shard file");
     }

@@ -1,6 +1,7 @@
 // The Tokenizer front: files to backends, and the calls shared by both. SentencePiece runs in
 // libcoco_spm.so, loaded once per process with dlopen(RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)
-// (see docs/ENVIRONMENT.md for why); byte-level BPE is bpe_tokenizer.h.
+// (see docs/ENVIRONMENT.md for why; dlmopen under AddressSanitizer); byte-level BPE is
+// bpe_tokenizer.h.
 #include "coco/llm/tokenizer.h"
 
 #include <dlfcn.h>
@@ -48,13 +49,31 @@ void bind(void* handle, const char* name, F& fn, const std::string& path) {
   if (!fn) throw ModelError(path + ": symbol " + name + " missing from the sentencepiece shim");
 }
 
+// AddressSanitizer cannot run a library loaded with RTLD_DEEPBIND; there the shim gets a link
+// namespace of its own instead, which isolates its symbols as well.
+#if defined(__SANITIZE_ADDRESS__)
+#define COCO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define COCO_ASAN 1
+#endif
+#endif
+
+void* open_isolated(const std::string& path) {
+#ifdef COCO_ASAN
+  return dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
+  return dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
+}
+
 const Shim& shim() {
   static std::once_flag once;
   static Shim s;
   static std::string error;
   std::call_once(once, [] {
     const std::string path = spm_shim_path();
-    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void* h = open_isolated(path);
     if (!h) {
       const char* e = dlerror();
       error = "cannot load the sentencepiece shim " + path + " (" + (e ? e : "?") +

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -72,7 +73,9 @@ void forward_group(const Views& a, int64_t bg, float* out, float* probs, float* 
     for (int64_t i = 0; i < l; ++i) {
       const int64_t row = bh * l + i;
       const bool* allow = a.allow + (b * l + i) * s;
-      const auto [first, last] = key_range(allow, s);
+      // Named locals, not a structured binding: OpenMP clauses below may not name one (clang).
+      int64_t first, last;
+      std::tie(first, last) = key_range(allow, s);
       float* p = probs + row * s;
       std::fill(p, p + first, 0.0f);
       std::fill(p + last, p + s, 0.0f);

@@ -1,10 +1,17 @@
 // Checkpoint archive layout: "format", "meta" (JSON text), "model/<param>" tensors,
-// "optimizer" sub-archive, "rng" tensor.
+// "optimizer" sub-archive, "rng" tensor. The file is the libtorch archive followed by a
+// 20-byte trailer: "COCOCRC1", the archive's length (u64) and its CRC-32 (u32), little-endian.
+// libtorch only ever reads an archive whose checksum matched: its reader trusts what it reads,
+// and a damaged archive can crash it (a finding of fuzz/checkpoint_target.cpp).
 #include "coco/train/checkpoint.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <vector>
+
+#include <zlib.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize/archive.h>
@@ -27,13 +34,74 @@ std::string first_line(const std::exception& e) {
   return msg;
 }
 
+constexpr char kTrailerMagic[] = "COCOCRC1";
+constexpr size_t kTrailerSize = 20;
+
+void put_le(unsigned char* out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out[i] = static_cast<unsigned char>(value >> (8 * i));
+}
+
+uint64_t get_le(const unsigned char* in, int bytes) {
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = value << 8 | in[i];
+  return value;
+}
+
+CheckpointError unreadable(const std::string& path, const std::string& why) {
+  return CheckpointError(
+      path + ": cannot read checkpoint (truncated or not a CoCo checkpoint: " + why + ")");
+}
+
+// The archive's length, once the trailer and the checksum of the bytes before it are right.
+uint64_t checked_archive_length(std::FILE* f, const std::string& path) {
+  unsigned char trailer[kTrailerSize];
+  if (fseeko(f, 0, SEEK_END) != 0) throw unreadable(path, std::strerror(errno));
+  const auto size = static_cast<uint64_t>(ftello(f));
+  if (size < kTrailerSize || fseeko(f, static_cast<off_t>(size - kTrailerSize), SEEK_SET) != 0 ||
+      std::fread(trailer, 1, kTrailerSize, f) != kTrailerSize ||
+      std::memcmp(trailer, kTrailerMagic, 8) != 0) {
+    throw unreadable(path, "no checksum trailer; written by an older CoCo, or cut short");
+  }
+  const uint64_t length = get_le(trailer + 8, 8);
+  if (length != size - kTrailerSize) {
+    throw unreadable(path, "the trailer gives " + std::to_string(length) +
+                               " archive bytes, the file holds " +
+                               std::to_string(size - kTrailerSize));
+  }
+  std::rewind(f);
+  std::vector<unsigned char> chunk(1 << 20);
+  uLong crc = crc32_z(0, Z_NULL, 0);
+  for (uint64_t done = 0; done < length;) {
+    const size_t n =
+        std::fread(chunk.data(), 1, std::min<uint64_t>(chunk.size(), length - done), f);
+    if (n == 0) throw unreadable(path, "read error");
+    crc = crc32_z(crc, chunk.data(), n);
+    done += n;
+  }
+  if (crc != get_le(trailer + 16, 4))
+    throw unreadable(path, "checksum mismatch, the file is damaged");
+  return length;
+}
+
 torch::serialize::InputArchive open_archive(const std::string& path) {
+  std::shared_ptr<std::FILE> f(std::fopen(path.c_str(), "rb"), [](std::FILE* p) {
+    if (p) std::fclose(p);
+  });
+  if (!f) throw unreadable(path, std::strerror(errno));
+  const uint64_t length = checked_archive_length(f.get(), path);
   torch::serialize::InputArchive ar;
   try {
-    ar.load_from(path);
+    ar.load_from(
+        [f, length](uint64_t pos, void* buf, size_t n) -> size_t {
+          if (pos >= length) return 0;
+          n = static_cast<size_t>(std::min<uint64_t>(n, length - pos));
+          return fseeko(f.get(), static_cast<off_t>(pos), SEEK_SET) == 0
+                     ? std::fread(buf, 1, n, f.get())
+                     : 0;
+        },
+        [length] { return static_cast<size_t>(length); });
   } catch (const std::exception& e) {
-    throw CheckpointError(path + ": cannot read checkpoint (truncated or not a CoCo checkpoint: " +
-                          first_line(e) + ")");
+    throw unreadable(path, first_line(e));
   }
   c10::IValue format;
   if (!ar.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat) {
@@ -114,15 +182,27 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
     // libtorch aborts the process when its writer sees a short write (it throws from a
     // destructor), so the writer always hears "written" and the first error is kept here.
     int error = 0;
+    uint64_t length = 0;
+    uLong crc = crc32_z(0, Z_NULL, 0);
+    const auto write = [&](const void* data, size_t n) -> size_t {
+      if (error == 0 && std::fwrite(data, 1, n, f) != n) error = errno != 0 ? errno : EIO;
+      return n;
+    };
     try {
       ar.save_to([&](const void* data, size_t n) -> size_t {
-        if (error == 0 && std::fwrite(data, 1, n, f) != n) error = errno != 0 ? errno : EIO;
-        return n;
+        crc = crc32_z(crc, static_cast<const Bytef*>(data), n);
+        length += n;
+        return write(data, n);
       });
     } catch (const std::exception& e) {
       std::fclose(f);
       throw CheckpointError(failed + first_line(e));
     }
+    unsigned char trailer[kTrailerSize];
+    std::memcpy(trailer, kTrailerMagic, 8);
+    put_le(trailer + 8, length, 8);
+    put_le(trailer + 16, crc, 4);
+    write(trailer, kTrailerSize);
     if (std::fflush(f) != 0 && error == 0) error = errno;
     if (std::fclose(f) != 0 && error == 0) error = errno;
     if (error != 0) throw CheckpointError(failed + std::strerror(error));

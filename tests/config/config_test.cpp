@@ -62,5 +62,23 @@ TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
   EXPECT_EQ(msg.rfind(path + ":3:8: invalid JSON", 0), 0u) << msg;
 }
 
+TEST(Config, NestingIsBounded) {
+  test::TempDir dir;
+  const std::string deep =
+      "{\"a\":\n" + std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']') + "}";
+  EXPECT_EQ(test::error_text<ConfigError>([&] { read_json_file(dir.write("deep.json", deep)); }),
+            dir.file("deep.json") + ":2:" + std::to_string(kMaxJsonDepth) +
+                ": invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  // Brackets inside strings do not count; kMaxJsonDepth levels are accepted.
+  const std::string ok = "{\"s\": \"[[[\\\"[[\", \"a\": " + std::string(kMaxJsonDepth - 1, '[') +
+                         std::string(kMaxJsonDepth - 1, ']') + "}";
+  EXPECT_NO_THROW(read_json_file(dir.write("ok.json", ok)));
+  // A number no type holds is an error without a position (found by fuzz/ safetensors).
+  EXPECT_EQ(
+      test::error_text<ConfigError>([&] { read_json_file(dir.write("n.json", "[1e999]")); }),
+      dir.file("n.json") +
+          ": invalid JSON: [json.exception.out_of_range.406] number overflow parsing '1e999'");
+}
+
 }  // namespace
 }  // namespace coco

@@ -390,6 +390,14 @@ TEST_F(AmazonRawTest, ErrorEmptyAfterKCoreAndMissingFile) {
             path("nope.json.gz") + ": cannot open: No such file or directory");
 }
 
+// A gzip member inflates a thousandfold: a line with no end is an error, not all of memory.
+TEST_F(AmazonRawTest, ErrorLineLongerThanTheLimit) {
+  const std::string line = review("U1", "A1", 1) + "\n" + std::string((64 << 20) + 1, ' ');
+  const auto r = write_gz("long.json.gz", line);
+  EXPECT_LT(fs::file_size(r), 1u << 20);
+  EXPECT_EQ(error_of(r, "", 1), r + ":2: line longer than 64 MiB (not a review or metadata dump?)");
+}
+
 TEST_F(AmazonRawTest, FormatNames) {
   EXPECT_EQ(parse_amazon_format("2014"), AmazonFormat::k2014);
   EXPECT_EQ(parse_amazon_format("2018"), AmazonFormat::k2018);

@@ -440,7 +440,7 @@ TEST(BpeTokenizer, RejectsBadTokenizerJson) {
   test::TempDir tmp;
   const std::string path = tmp.write("tokenizer.json", "{\"model\": ");
   const std::string e = error_of([&] { Tokenizer::from_file(path); });
-  EXPECT_EQ(e.rfind(path + ": not valid JSON", 0), 0u) << e;
+  EXPECT_EQ(e.rfind(path + ":1:11: invalid JSON: syntax error", 0), 0u) << e;
 }
 
 // ---------------------------------------------------------------------------------------------

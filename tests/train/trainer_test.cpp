@@ -248,6 +248,32 @@ TEST(Checkpoint, CutInHalfFailsInOneLineAndLeavesTheModelAlone) {
   }
 }
 
+// libtorch never sees a damaged archive: one flipped byte, or an archive without CoCo's
+// trailer, is refused by the checksum before libtorch parses anything.
+TEST(Checkpoint, ChecksumRefusesAFlippedByteAndAMissingTrailer) {
+  auto model = make_model();
+  test::TempDir dir;
+  const auto path = dir.file("ck.pt");
+  save_checkpoint(path, {Json{{"k", 1}}, {}}, *model, nullptr, true);
+  const auto size = fs::file_size(path);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(size / 2));
+    const char c = static_cast<char>(f.get());
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.put(static_cast<char>(c ^ 1));
+  }
+  EXPECT_EQ(test::error_text<CheckpointError>([&] { read_checkpoint_meta(path); }),
+            path +
+                ": cannot read checkpoint (truncated or not a CoCo checkpoint: checksum mismatch, "
+                "the file is damaged)");
+  fs::resize_file(path, size - 20);  // the bare libtorch archive
+  EXPECT_EQ(test::error_text<CheckpointError>([&] { read_checkpoint_meta(path); }),
+            path +
+                ": cannot read checkpoint (truncated or not a CoCo checkpoint: no checksum "
+                "trailer; written by an older CoCo, or cut short)");
+}
+
 TEST(Checkpoint, ShapeMismatchNamesTheTensor) {
   auto model = make_model();
   test::TempDir dir;

@@ -17,7 +17,16 @@ namespace coco {
 
 using Json = nlohmann::json;
 
-/// Reads a JSON file; a syntax error names the file, line and column.
+/// The deepest nesting of arrays and objects any JSON file CoCo reads may have.
+constexpr int kMaxJsonDepth = 256;
+
+/// Parses JSON text read from a file. Invalid JSON, or nesting deeper than kMaxJsonDepth,
+/// throws nothing: it returns false and sets `error` to "LINE:COLUMN: invalid JSON: ..." (or
+/// " invalid JSON: ..." where the parser gives no position), for the caller to prefix with
+/// "FILE:" and throw as its own kind of error.
+bool parse_json(const std::string& text, Json& out, std::string& error);
+
+/// Reads a JSON file (parse_json); an error names the file, line and column.
 Json read_json_file(const std::string& path);
 
 /// Writes JSON to `path` atomically (temporary file, then rename), indented.
