@@ -85,6 +85,13 @@ void apply_override(Json& config, const std::string& assignment) {
   if (eq == std::string::npos || eq == 0) {
     throw ConfigError("--set " + assignment + ": expected KEY.PATH=VALUE");
   }
+  try {
+    (void)Json(assignment).dump();  // a JSON file is UTF-8, and so must an override be
+  } catch (const Json::type_error&) {
+    throw ConfigError("--set " +
+                      Json(assignment).dump(-1, ' ', false, Json::error_handler_t::replace) +
+                      ": not valid UTF-8");
+  }
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -108,7 +115,7 @@ void apply_override(Json& config, const std::string& assignment) {
 }
 
 std::string describe(const Json& value) {
-  std::string s = value.dump();
+  std::string s = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }

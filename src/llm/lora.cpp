@@ -317,6 +317,11 @@ LoRAOptions load_lora(torch::nn::Module& root, const std::string& path) {
   std::vector<std::string> targets;
   std::stringstream ss(meta_at("targets"));
   for (std::string t; std::getline(ss, t, ',');) targets.push_back(t);
+  if (o.rank() < 1 || !(o.alpha() > 0) || !std::isfinite(o.alpha()) || targets.empty()) {
+    throw CheckpointError(path + ": LoRA file metadata: expected rank >= 1, a finite alpha > 0 " +
+                          "and at least one target, got rank " + meta_at("rank") + ", alpha " +
+                          meta_at("alpha") + ", targets '" + meta_at("targets") + "'");
+  }
   o.targets(targets);
   o.dropout(0.0);
   attach_lora(root, o);

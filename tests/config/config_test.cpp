@@ -62,6 +62,12 @@ TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
   EXPECT_EQ(msg.rfind(path + ":3:8: invalid JSON", 0), 0u) << msg;
 }
 
+TEST(Config, OverrideMustBeUtf8) {  // found by fuzz/ config: the value reached dump() later
+  Json j = Json::object();
+  EXPECT_EQ(test::error_text<ConfigError>([&] { apply_override(j, "train.lr=\x93"); }),
+            "--set \"train.lr=\xEF\xBF\xBD\": not valid UTF-8");
+}
+
 TEST(Config, NestingIsBounded) {
   test::TempDir dir;
   const std::string deep =
