@@ -75,5 +75,6 @@ dict=()
 [ -f "fuzz/$target.dict" ] && dict=(-dict="fuzz/$target.dict")
 # malloc_limit_mb: an allocation far beyond what any seed needs is a finding ("over-allocation").
 export ASAN_OPTIONS=$ASAN_OPTIONS:malloc_limit_mb=2048
-"$binary" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
+# COCO_FUZZ_SEED fixes libFuzzer's random seed (the CI smoke sets it, so that a run repeats).
+"$binary" "${dict[@]}" ${COCO_FUZZ_SEED:+-seed=$COCO_FUZZ_SEED} -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
   -max_len=4194304 -print_final_stats=1 -artifact_prefix="$findings/" "$corpus"

@@ -25,7 +25,7 @@ start=$SECONDS
 echo "[sanitize] unit tests under ASan + UBSan: $((SECONDS - start)) s"
 start=$SECONDS
 for target in $(asan_fuzz_targets); do
-  bash scripts/fuzz.sh "$target" "${SMOKE_SECONDS:-5}" > "build-asan/fuzz-smoke-$target.log" 2>&1 ||
+  COCO_FUZZ_SEED=1 bash scripts/fuzz.sh "$target" "${SMOKE_SECONDS:-5}" > "build-asan/fuzz-smoke-$target.log" 2>&1 ||
     { tail -40 "build-asan/fuzz-smoke-$target.log"; echo "[sanitize] fuzz target $target failed"; exit 1; }
   grep -h "stat::number_of_executed_units" "build-asan/fuzz-smoke-$target.log" | sed "s/^/[sanitize] $target: /"
 done
