@@ -15,16 +15,8 @@ packages=(
   clang-format                             # scripts/check_format.sh (the tests run it)
   python3-matplotlib python3-numpy         # scripts/plot_run.py (run diagnostics as PNG)
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "[setup] installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+source scripts/install_packages.sh
+install_packages setup "${packages[@]}"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${COCO_CMAKE_ARGS:-}
 cmake --build build -j"$(nproc)"
