@@ -51,7 +51,8 @@ void recbole(std::string_view input) {
 }
 
 // The reviews file, a line "----", then the metadata file; either may be gzip data (the
-// reader goes by the magic bytes) in the 2014 (Python literal) or 2018 (JSON) format.
+// reader goes by the magic bytes) in any release's format: 2014 (Python literals), 2018
+// (JSON) or 2023 (JSON, other field names), as "auto" reads them.
 void amazon(std::string_view input) {
   const auto parts = split_parts(input, 2);
   data::AmazonRawOptions options;

@@ -1,6 +1,6 @@
 // coco-data: converts raw public datasets into the uniform format (sequences.txt +
 // items.tsv). A thin CLI over coco/data; all the work and all the checks live there.
-//   coco-data amazon --reviews FILE [--meta FILE] --out DIR [--k 5] [--format auto|2014|2018]
+//   coco-data amazon --reviews FILE [--meta FILE] --out DIR [--k 5] [--format auto|2014|2018|2023]
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -38,12 +38,14 @@ int main(int argc, char** argv) {
 
     coco::data::AmazonRawOptions amazon;
     std::string out_dir, format = "auto";
-    CLI::App* cmd = app.add_subcommand("amazon", "Amazon review dump (2014 or 2018 release)");
+    CLI::App* cmd = app.add_subcommand("amazon", "Amazon review dump (2014, 2018 or 2023 release)");
     cmd->add_option("--reviews", amazon.reviews_path,
-                    "reviews_<Cat>_5.json.gz (2014) or <Cat>_5.json.gz (2018); .gz optional")
+                    "reviews_<Cat>_5.json.gz (2014), <Cat>_5.json.gz (2018) or <Cat>.jsonl.gz "
+                    "(2023); .gz optional")
         ->required();
-    cmd->add_option("--meta", amazon.meta_path,
-                    "meta_<Cat>.json.gz; without it items.tsv has raw ids only");
+    cmd->add_option(
+        "--meta", amazon.meta_path,
+        "meta_<Cat>.json.gz or meta_<Cat>.jsonl.gz; without it items.tsv has raw ids only");
     cmd->add_option("--out", out_dir, "output directory (created if missing)")->required();
     cmd->add_option("--k", amazon.k, "user and item core")
         ->check(CLI::Validator(
@@ -55,8 +57,9 @@ int main(int argc, char** argv) {
             },
             ">=1"))
         ->capture_default_str();
-    cmd->add_option("--format", format, "line syntax")
-        ->check(CLI::IsMember({"auto", "2014", "2018"}))
+    cmd->add_option("--format", format,
+                    "line syntax and field names (auto: each file's first line decides the names)")
+        ->check(CLI::IsMember({"auto", "2014", "2018", "2023"}))
         ->capture_default_str();
     cmd->add_flag("--drop-duplicates", amazon.drop_duplicates,
                   "keep only a user's earliest review of an item (S3-Rec keeps all)");

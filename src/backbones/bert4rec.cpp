@@ -93,6 +93,11 @@ torch::Tensor BERT4RecImpl::score_all(const torch::Tensor& repr) {
                       item_emb_->weight.narrow(0, 0, options.num_items + 1).t());
 }
 
+ItemTable BERT4RecImpl::item_table() {
+  const int64_t rows = options.num_items + 1;
+  return {item_emb_->weight.narrow(0, 0, rows), out_bias_.narrow(0, 0, rows)};
+}
+
 torch::Tensor BERT4RecImpl::score(const torch::Tensor& repr, const torch::Tensor& items) {
   return BackboneImpl::score(repr, items) + out_bias_.index({items});
 }

@@ -72,7 +72,8 @@ std::unordered_map<std::string, size_t> number_by_first_appearance(
     for (int32_t i : seqs[u]) {
       auto& id = item_id[static_cast<size_t>(i)];
       if (id == 0) {
-        out.items.push_back({reviews.item_raw[static_cast<size_t>(i)], "", "", ""});
+        out.items.emplace_back();
+        out.items.back().raw_id = reviews.item_raw[static_cast<size_t>(i)];
         id = static_cast<int64_t>(out.items.size());
         index_of.emplace(out.items.back().raw_id, out.items.size() - 1);
       }

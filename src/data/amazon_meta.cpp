@@ -1,6 +1,6 @@
-// Metadata lines of a raw Amazon dump → each kept item's title, brand and categories, and
-// the text cleaning every items.tsv field goes through. Not the reviews (amazon_reviews.cpp)
-// and not the file writer (amazon_raw.cpp).
+// Metadata lines of a raw Amazon dump → each kept item's title, brand, categories, features
+// and description, and the text cleaning every items.tsv field goes through. Not the reviews
+// (amazon_reviews.cpp) and not the file writer (amazon_raw.cpp).
 #include <unordered_set>
 #include <utility>
 
@@ -101,6 +101,22 @@ std::string text_field(const Value& obj, const char* name, const Where& where) {
   return cleaned_string(*v, name, where);
 }
 
+// Optional text or list of texts: cleaned, empty ones dropped, joined with `sep`.
+std::string texts_field(const Value& obj, const char* name, const char* sep, const Where& where) {
+  const Value* v = obj.find(name);
+  if (v == nullptr || v->kind != Value::Kind::kList) return text_field(obj, name, where);
+  std::string out;
+  for (const Value& e : v->items) {
+    if (e.kind != Value::Kind::kString)
+      where.fail(std::string("field '") + name + "' holds a non-string entry");
+    const std::string text = cleaned_string(e, name, where);
+    if (text.empty()) continue;
+    if (!out.empty()) out += sep;
+    out += text;
+  }
+  return out;
+}
+
 // 2014 'categories' = list of paths (lists); 2018 'category' = one flat path. Each path
 // loses its root level; names are cleaned, empty ones dropped, duplicates dropped.
 std::string categories_field(const Value& obj, const Where& where) {
@@ -146,13 +162,15 @@ void read_meta(const std::string& path, AmazonFormat format,
                const std::unordered_map<std::string, size_t>& wanted, AmazonDataset& out) {
   const Syntax syntax = format == AmazonFormat::kAuto   ? Syntax::kEither
                         : format == AmazonFormat::k2014 ? Syntax::kPython
-                                                        : Syntax::kJson;
+                                                        : Syntax::kJson;  // 2018, 2023
   std::vector<bool> have(out.items.size(), false);
   int64_t lines = 0, repeated = 0;
+  int v2023 = -1;  // the field names, from the first record
   for_each_record(path, [&](std::string_view line, const Where& where) {
     ++lines;
     const Value obj = parse_object_line(line, syntax, where);
-    const std::string asin = id_field(obj, "asin", where);
+    if (v2023 < 0) v2023 = uses_2023_names(format, obj, "parent_asin");
+    const std::string asin = id_field(obj, v2023 ? "parent_asin" : "asin", where);
     const auto it = wanted.find(asin);
     if (it == wanted.end()) return;
     if (have[it->second]) {  // the 2018 dumps repeat some products: first line wins
@@ -162,8 +180,10 @@ void read_meta(const std::string& path, AmazonFormat format,
     have[it->second] = true;
     AmazonItem& item = out.items[it->second];
     item.title = text_field(obj, "title", where);
-    item.brand = text_field(obj, "brand", where);
+    item.brand = text_field(obj, v2023 ? "store" : "brand", where);
     item.categories = categories_field(obj, where);
+    item.features = texts_field(obj, v2023 ? "features" : "feature", " | ", where);
+    item.description = texts_field(obj, "description", " ", where);
     ++out.items_with_meta;
     if (!item.title.empty()) ++out.items_with_title;
   });

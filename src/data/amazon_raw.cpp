@@ -3,6 +3,7 @@
 // items.tsv. No torch here: these files must compile fast.
 #include "coco/data/amazon_raw.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "amazon_steps.h"
@@ -16,7 +17,8 @@ AmazonFormat parse_amazon_format(const std::string& name) {
   if (name == "auto") return AmazonFormat::kAuto;
   if (name == "2014") return AmazonFormat::k2014;
   if (name == "2018") return AmazonFormat::k2018;
-  throw Error("unknown Amazon format '" + name + "' (expected auto, 2014 or 2018)");
+  if (name == "2023") return AmazonFormat::k2023;
+  throw Error("unknown Amazon format '" + name + "' (expected auto, 2014, 2018 or 2023)");
 }
 
 AmazonDataset convert_amazon_raw(const AmazonRawOptions& options) {
@@ -60,11 +62,17 @@ void write_uniform_dataset(const AmazonDataset& dataset, const std::string& dir)
     }
     seq += '\n';
   }
-  std::string tsv = "item_id\traw_id\ttitle\tbrand\tcategories\n";
+  const bool long_text =
+      std::any_of(dataset.items.begin(), dataset.items.end(),
+                  [](const auto& it) { return !it.features.empty() || !it.description.empty(); });
+  std::string tsv = "item_id\traw_id\ttitle\tbrand\tcategories";
+  tsv += long_text ? "\tfeatures\tdescription\n" : "\n";
   for (size_t i = 0; i < dataset.items.size(); ++i) {
     const AmazonItem& it = dataset.items[i];
     tsv += std::to_string(i + 1) + '\t' + it.raw_id + '\t' + it.title + '\t' + it.brand + '\t' +
-           it.categories + '\n';
+           it.categories;
+    if (long_text) tsv += '\t' + it.features + '\t' + it.description;
+    tsv += '\n';
   }
   const std::filesystem::path d(dir);
   write_file_atomic((d / "sequences.txt").string(), seq);

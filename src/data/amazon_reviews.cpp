@@ -28,6 +28,11 @@ Value parse_object_line(std::string_view line, Syntax syntax, const Where& where
   return v;
 }
 
+bool uses_2023_names(AmazonFormat format, const Value& first, const char* probe) {
+  if (format == AmazonFormat::kAuto) return first.find(probe) != nullptr;
+  return format == AmazonFormat::k2023;
+}
+
 std::string id_field(const Value& obj, const char* name, const Where& where) {
   const Value* v = obj.find(name);
   if (v == nullptr) where.fail(std::string("missing field '") + name + "'");
@@ -45,11 +50,11 @@ std::string id_field(const Value& obj, const char* name, const Where& where) {
 
 namespace {
 
-// unixReviewTime as Python's int() reads it: an integer, a float (truncated) or a string
-// of digits.
-int64_t time_field(const Value& obj, const Where& where) {
-  const Value* v = obj.find("unixReviewTime");
-  if (v == nullptr) where.fail("missing field 'unixReviewTime'");
+// A time (unixReviewTime, timestamp) as Python's int() reads it: an integer, a float
+// (truncated) or a string of digits.
+int64_t time_field(const Value& obj, const char* name, const Where& where) {
+  const Value* v = obj.find(name);
+  if (v == nullptr) where.fail(std::string("missing field '") + name + "'");
   std::string spelled = v->text;
   if (v->kind == Value::Kind::kString) {
     const auto b = spelled.find_first_not_of(" \t");
@@ -59,9 +64,9 @@ int64_t time_field(const Value& obj, const Where& where) {
     const bool ok = spelled.size() > digits_from &&
                     std::all_of(spelled.begin() + static_cast<std::ptrdiff_t>(digits_from),
                                 spelled.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!ok) where.fail("non-numeric unixReviewTime \"" + v->text + "\"");
+    if (!ok) where.fail(std::string("non-numeric ") + name + " \"" + v->text + "\"");
   } else if (v->kind != Value::Kind::kNumber) {
-    where.fail("non-numeric unixReviewTime (not a number or string)");
+    where.fail(std::string("non-numeric ") + name + " (not a number or string)");
   }
   errno = 0;
   char* end = nullptr;
@@ -69,7 +74,7 @@ int64_t time_field(const Value& obj, const Where& where) {
   if (errno == 0 && end != nullptr && *end == '\0') return as_int;
   const double d = std::strtod(spelled.c_str(), &end);
   if (end == nullptr || *end != '\0' || !std::isfinite(d) || std::fabs(d) > 9.2e18) {
-    where.fail("unixReviewTime out of range: " + spelled);
+    where.fail(std::string(name) + " out of range: " + spelled);
   }
   return static_cast<int64_t>(d);
 }
@@ -80,11 +85,14 @@ Reviews read_reviews(const std::string& path, AmazonFormat format) {
   const Syntax syntax = format == AmazonFormat::kAuto ? Syntax::kEither : Syntax::kJson;
   Reviews r;
   std::unordered_map<std::string, int32_t> user_index, item_index;
+  int v2023 = -1;  // the field names, from the first record
   for_each_record(path, [&](std::string_view line, const Where& where) {
     const Value obj = parse_object_line(line, syntax, where);
-    std::string user = id_field(obj, "reviewerID", where);
-    std::string item = id_field(obj, "asin", where);
-    const int64_t time = time_field(obj, where);
+    if (v2023 < 0) v2023 = uses_2023_names(format, obj, "user_id");
+    // 2023: parent_asin, the product (asin is one of its variants), and milliseconds.
+    std::string user = id_field(obj, v2023 ? "user_id" : "reviewerID", where);
+    std::string item = id_field(obj, v2023 ? "parent_asin" : "asin", where);
+    const int64_t time = time_field(obj, v2023 ? "timestamp" : "unixReviewTime", where);
     auto [uit, new_user] = user_index.try_emplace(user, static_cast<int32_t>(r.user_raw.size()));
     if (new_user) {
       r.user_raw.push_back(std::move(user));

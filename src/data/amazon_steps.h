@@ -37,6 +37,10 @@ void for_each_record(const std::string& path, Fn&& fn) {
 /// The line parsed in `syntax`; it must hold an object ({...}).
 Value parse_object_line(std::string_view line, Syntax syntax, const Where& where);
 
+/// Whether a file's records use the 2023 field names: by `format`, or in auto mode by its
+/// first record (`first`), which has the field `probe` only in 2023.
+bool uses_2023_names(AmazonFormat format, const Value& first, const char* probe);
+
 /// A raw id (reviewerID, asin): non-empty UTF-8 without whitespace or control characters,
 /// since it is written verbatim into a space/tab separated file.
 std::string id_field(const Value& obj, const char* name, const Where& where);

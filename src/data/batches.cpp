@@ -145,12 +145,16 @@ int64_t history_length(const Interactions& data, int64_t u, Split split) {
   return data.length(u) - (split == Split::kValid ? 2 : 1);
 }
 
-EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& users,
-                          int64_t begin, int64_t end, Split split, int64_t max_len) {
+namespace {
+
+// Each user's history ends `held_out` items before the end of the sequence; the target is
+// the item after it (0 when held_out is 0).
+EvalBatch history_batch(const Interactions& data, const std::vector<int64_t>& users, int64_t begin,
+                        int64_t end, int64_t held_out, int64_t max_len) {
   const int64_t b = end - begin;
   int64_t longest = 0;
   for (int64_t r = begin; r < end; ++r)
-    longest = std::max(longest, history_length(data, users[r], split));
+    longest = std::max(longest, data.length(users[r]) - held_out);
   max_len = std::min(max_len, longest + 1);  // drop all-padding columns but one, as above
   EvalBatch out{torch::empty({b}, torch::kInt64), torch::empty({b, max_len}, torch::kInt64),
                 torch::empty({b}, torch::kInt64)};
@@ -159,13 +163,25 @@ EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& 
   auto* t_ptr = out.target.data_ptr<int64_t>();
   for (int64_t r = 0; r < b; ++r) {
     const int64_t u = users[begin + r];
-    const int64_t n = history_length(data, u, split);
+    const int64_t n = data.length(u) - held_out;
     const int32_t* s = data.begin(u);
     u_ptr[r] = u;
     fill_row(h_ptr + r * max_len, max_len, s, s + n);
-    t_ptr[r] = s[n];
+    t_ptr[r] = held_out > 0 ? s[n] : 0;
   }
   return out;
+}
+
+}  // namespace
+
+EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& users,
+                          int64_t begin, int64_t end, Split split, int64_t max_len) {
+  return history_batch(data, users, begin, end, split == Split::kValid ? 2 : 1, max_len);
+}
+
+EvalBatch make_history_batch(const Interactions& data, const std::vector<int64_t>& users,
+                             int64_t begin, int64_t end, int64_t max_len) {
+  return history_batch(data, users, begin, end, 0, max_len);
 }
 
 std::vector<int64_t> train_item_counts(const Interactions& data) {

@@ -14,6 +14,11 @@ namespace fs = std::filesystem;
 
 namespace coco {
 
+void ItemCatalog::resize(size_t n) {
+  for (auto* field : {&raw_id, &title, &brand, &categories, &features, &description})
+    field->resize(n);
+}
+
 void Interactions::add_user(const std::vector<int32_t>& seq) {
   items.insert(items.end(), seq.begin(), seq.end());
   offsets.push_back(static_cast<int64_t>(items.size()));
@@ -53,16 +58,25 @@ void check_utf8(const std::string& file, int64_t line, const char* column, std::
 ItemCatalog read_items_tsv(const std::string& file) {
   const std::string text = read_file(file);
   if (text.empty()) throw DataError(file + ": empty file (expected a header and one row per item)");
-  static const char* kColumns[] = {"item_id", "raw_id", "title", "brand", "categories"};
+  static const char* kColumns[] = {"item_id",    "raw_id",   "title",      "brand",
+                                   "categories", "features", "description"};
+  static std::vector<std::string> ItemCatalog::*const kFields[] = {nullptr,
+                                                                   &ItemCatalog::raw_id,
+                                                                   &ItemCatalog::title,
+                                                                   &ItemCatalog::brand,
+                                                                   &ItemCatalog::categories,
+                                                                   &ItemCatalog::features,
+                                                                   &ItemCatalog::description};
+  constexpr int kKnown = 7;
   ItemCatalog cat;
-  std::vector<int> col_of(5, -1);  // position of each known column in the header
+  std::vector<int> col_of(kKnown, -1);  // position of each known column in the header
   size_t num_columns = 0;
   for_each_line(file, text, [&](int64_t line_no, std::string_view line) {
     const auto fields = split(line, '\t');
     if (line_no == 1) {
       num_columns = fields.size();
       for (size_t i = 0; i < fields.size(); ++i) {
-        for (int k = 0; k < 5; ++k) {
+        for (int k = 0; k < kKnown; ++k) {
           if (fields[i] == kColumns[k]) col_of[k] = static_cast<int>(i);
         }
       }
@@ -85,20 +99,12 @@ ItemCatalog read_items_tsv(const std::string& file) {
       throw DataError(at(file, line_no) + "expected item_id " + std::to_string(cat.size() + 1) +
                       " (rows must list ids 1..N in order), got " + std::to_string(id));
     }
-    std::string* out[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
-    cat.raw_id.emplace_back();
-    cat.title.emplace_back();
-    cat.brand.emplace_back();
-    cat.categories.emplace_back();
-    out[1] = &cat.raw_id.back();
-    out[2] = &cat.title.back();
-    out[3] = &cat.brand.back();
-    out[4] = &cat.categories.back();
-    for (int k = 1; k < 5; ++k) {
+    cat.resize(static_cast<size_t>(id));
+    for (int k = 1; k < kKnown; ++k) {
       if (col_of[k] < 0) continue;
       const std::string_view v = fields[col_of[k]];
       check_utf8(file, line_no, kColumns[k], v);
-      *out[k] = std::string(v);
+      (cat.*kFields[k]).back() = std::string(v);
     }
   });
   if (cat.size() == 0) throw DataError(file + ": no item rows after the header");
@@ -339,9 +345,7 @@ Dataset read_recbole(const std::string& dir, const std::string& name, const Data
   const InterRows rows = read_recbole_inter(inter_file, name, item_id, ds.catalog);
   const size_t n_items = item_id.size();
   ds.interactions.num_items = static_cast<int64_t>(n_items);
-  ds.catalog.title.resize(n_items);
-  ds.catalog.brand.resize(n_items);
-  ds.catalog.categories.resize(n_items);
+  ds.catalog.resize(n_items);
   group_by_user(rows, inter_file, opt.min_length, ds);
   return ds;
 }

@@ -1,13 +1,18 @@
 // coco-train's and coco-eval's runs.
 #include "coco/experiment/runs.h"
 
+#include <chrono>
 #include <filesystem>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "coco/common/atomic_file.h"
 #include "coco/common/error.h"
 #include "coco/common/log.h"
+#include "coco/data/text.h"
+#include "coco/eval/recommend.h"
 #include "coco/eval/report.h"
 #include "coco/experiment/experiment.h"
 #include "coco/model/coco_model.h"
@@ -60,6 +65,11 @@ std::string comparison_table(const Json& ours, const std::string& our_name,
                        b > 0 ? 100.0 * (a - b) / b : 0.0);
   }
   return out;
+}
+
+// best.pt of a run directory, or the checkpoint file itself.
+std::string checkpoint_file(const std::string& path) {
+  return fs::is_directory(path) ? (fs::path(path) / "best.pt").string() : path;
 }
 
 // Temporary files of atomic writes that a killed process left behind (name.tmp-PID).
@@ -155,9 +165,9 @@ void train_run(const TrainRunOptions& options, std::ostream& shown_out) {
 namespace {
 
 // The config a checkpoint was trained with, and the changes an evaluation may make to it.
-Json evaluation_config(const EvalRunOptions& options, const std::string& checkpoint) {
+Json evaluation_config(const std::vector<std::string>& overrides, const std::string& checkpoint) {
   Json config = read_checkpoint_meta(checkpoint).config;
-  for (const auto& o : options.overrides) {
+  for (const auto& o : overrides) {
     if (o.rfind("eval.", 0) != 0 && o.rfind("data.path=", 0) != 0 && o.rfind("device=", 0) != 0 &&
         o.rfind("coco.knowledge.llm.path=", 0) != 0) {
       throw ConfigError(
@@ -166,40 +176,46 @@ Json evaluation_config(const EvalRunOptions& options, const std::string& checkpo
     }
     apply_override(config, o);
   }
-  if (options.include_history) config["eval"]["exclude_history"] = false;
-  if (!options.device.empty()) config["device"] = options.device;
   return config;
+}
+
+// The model of a checkpoint, built from its config with `overrides`, on its device.
+Experiment trained_experiment(const std::string& checkpoint, std::vector<std::string> overrides,
+                              const std::string& device) {
+  if (!device.empty()) overrides.push_back("device=\"" + device + "\"");
+  Experiment ex = Experiment::build(evaluation_config(overrides, checkpoint), checkpoint, ".");
+  ex.model->set_epoch(load_checkpoint(checkpoint, *ex.model, nullptr, false).state.weights_epoch());
+  ex.model->to(ex.run.device);
+  return ex;
 }
 
 // --backbone-only and --knowledge-scale: the CoCo model ranked without, or with less of,
 // its knowledge.
-void apply_knowledge_switches(const EvalRunOptions& options, const std::string& checkpoint,
-                              Experiment& ex) {
-  if (!options.backbone_only && !options.knowledge_scale) return;
+void apply_knowledge_switches(bool backbone_only, std::optional<double> knowledge_scale,
+                              const std::string& checkpoint, Experiment& ex) {
+  if (!backbone_only && !knowledge_scale) return;
   const auto coco = std::dynamic_pointer_cast<CoCoModelImpl>(ex.model);
-  const std::string flag = options.backbone_only ? "--backbone-only" : "--knowledge-scale";
+  const std::string flag = backbone_only ? "--backbone-only" : "--knowledge-scale";
   if (!coco)
     throw ConfigError(checkpoint + ": " + flag + " needs a CoCo checkpoint, this is " +
                       ex.model_name);
-  if (options.backbone_only) {
+  if (backbone_only) {
     ex.model = coco->backbone();
     ex.model_name += " (backbone only)";
   } else {
-    coco->knowledge_scale = *options.knowledge_scale;
-    ex.model_name += fmt::format(" (knowledge scale {})", *options.knowledge_scale);
+    coco->knowledge_scale = *knowledge_scale;
+    ex.model_name += fmt::format(" (knowledge scale {})", *knowledge_scale);
   }
 }
 
 }  // namespace
 
 void eval_run(const EvalRunOptions& options, std::ostream& shown_out) {
-  const std::string checkpoint = fs::is_directory(options.checkpoint)
-                                     ? (fs::path(options.checkpoint) / "best.pt").string()
-                                     : options.checkpoint;
-  Experiment ex = Experiment::build(evaluation_config(options, checkpoint), checkpoint, ".");
-  ex.model->set_epoch(load_checkpoint(checkpoint, *ex.model, nullptr, false).state.weights_epoch());
-  ex.model->to(ex.run.device);
-  apply_knowledge_switches(options, checkpoint, ex);
+  const std::string checkpoint = checkpoint_file(options.checkpoint);
+  std::vector<std::string> overrides = options.overrides;
+  if (options.include_history) overrides.push_back("eval.exclude_history=false");
+  Experiment ex = trained_experiment(checkpoint, overrides, options.device);
+  apply_knowledge_switches(options.backbone_only, options.knowledge_scale, checkpoint, ex);
 
   const Evaluator evaluator = ex.make_evaluator();
   std::vector<EvalReport> reports;
@@ -220,6 +236,110 @@ void eval_run(const EvalRunOptions& options, std::ostream& shown_out) {
     if (reports.size() > 1) report["sampled"] = report_to_json(reports[1]);
     write_json_atomic(options.report_file, report);
   }
+}
+
+namespace {
+
+// The users (0-based) listed in `file`, one 1-based id per line; every user when empty.
+std::vector<int64_t> read_users(const std::string& file, int64_t num_users) {
+  std::vector<int64_t> users;
+  if (file.empty()) return users;
+  const std::string text = read_file(file);
+  for_each_line(file, text, [&](int64_t line_no, std::string_view line) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    if (line.empty()) return;
+    int64_t id = 0;
+    if (!parse_uint(line, id) || id < 1 || id > num_users) {
+      throw DataError(file + ":" + std::to_string(line_no) + ": expected a user id in 1.." +
+                      std::to_string(num_users) + ", got '" + std::string(line) + "'");
+    }
+    users.push_back(id - 1);
+  });
+  if (users.empty()) throw DataError(file + ": no user ids (expected one per line)");
+  return users;
+}
+
+// The lists as TSV (user, rank, item, score[, title]) or JSON lines.
+void write_lists(const Recommendations& r, const RecommendRunOptions& o, const ItemCatalog& cat,
+                 std::ostream& out) {
+  const auto items = r.items.accessor<int64_t, 2>();
+  const auto scores = r.scores.accessor<float, 2>();
+  auto title = [&](int64_t item) -> const std::string& {
+    return cat.title[static_cast<size_t>(item - 1)];
+  };
+  if (o.format == "tsv") out << "user\trank\titem\tscore" << (o.titles ? "\ttitle" : "") << "\n";
+  for (size_t row = 0; row < r.users.size(); ++row) {
+    const auto i = static_cast<int64_t>(row);
+    if (o.format == "tsv") {
+      for (int64_t k = 0; k < items.size(1); ++k) {
+        out << r.users[row] + 1 << '\t' << k + 1 << '\t' << items[i][k] << '\t'
+            << fmt::format("{:.9g}", scores[i][k]);
+        if (o.titles) out << '\t' << title(items[i][k]);
+        out << '\n';
+      }
+      continue;
+    }
+    Json line = {{"user", r.users[row] + 1}, {"items", Json::array()}, {"scores", Json::array()}};
+    for (int64_t k = 0; k < items.size(1); ++k) {
+      line["items"].push_back(items[i][k]);
+      line["scores"].push_back(scores[i][k]);
+      if (o.titles) line["titles"].push_back(title(items[i][k]));
+    }
+    out << line.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+  }
+}
+
+// CoCo's own vectors beside h_u: the backbone's h_rs and the aligned knowledge.
+std::vector<ExportedVectors> coco_vectors(Experiment& ex, const RecommendOptions& o) {
+  const auto coco = std::dynamic_pointer_cast<CoCoModelImpl>(ex.model);
+  if (!coco) return {};
+  const auto both =
+      per_user(*coco, ex.dataset.interactions, o, ex.run.device, [&](const EvalBatch& b) {
+        const auto r = coco->representations(b);
+        return torch::cat({r.h_rs, r.h_aligned}, 1);
+      });  // [U, 2d]
+  const auto halves = both.chunk(2, 1);
+  return {{"users_backbone", "[U, d] float32: the backbone's own h_rs (coco-eval --backbone-only)",
+           halves[0].contiguous()},
+          {"knowledge", "[U, d] float32: the aligned LLM knowledge h_aligned fused into users",
+           halves[1].contiguous()}};
+}
+
+}  // namespace
+
+void recommend_run(const RecommendRunOptions& options, std::ostream& shown_out) {
+  const std::string checkpoint = checkpoint_file(options.checkpoint);
+  Experiment ex = trained_experiment(checkpoint, options.overrides, options.device);
+  apply_knowledge_switches(options.backbone_only, std::nullopt, checkpoint, ex);
+  RecommendOptions o;
+  o.k = options.k;
+  if (options.split != "next") o.split = options.split == "valid" ? Split::kValid : Split::kTest;
+  o.exclude_history = !options.include_history;
+  o.batch_size = ex.eval.batch_size;
+  o.max_len = ex.eval.max_len;
+  const Interactions& data = ex.dataset.interactions;
+
+  if (!options.export_dir.empty()) {
+    const Json describe = {
+        {"model", ex.model_name}, {"dataset", ex.dataset.name}, {"checkpoint", checkpoint}};
+    export_embeddings(*ex.model, data, o, ex.run.device, options.export_dir, describe,
+                      coco_vectors(ex, o));
+    log().info("[recommend] exported {} users and {} items to {}/embeddings.safetensors",
+               data.num_users(), data.num_items, options.export_dir);
+  }
+  if (options.k == 0) return;
+  const auto start = std::chrono::steady_clock::now();
+  const Recommendations r = recommend(
+      *ex.model, data, read_users(options.users_file, data.num_users()), o, ex.run.device);
+  log().info("[recommend] top-{} of {} users in {:.2f} s", o.k, r.users.size(),
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (options.output_file.empty()) {
+    write_lists(r, options, ex.dataset.catalog, shown(shown_out));
+    return;
+  }
+  std::ostringstream text;
+  write_lists(r, options, ex.dataset.catalog, text);
+  write_file_atomic(options.output_file, text.str());
 }
 
 }  // namespace coco

@@ -147,6 +147,10 @@ class WeightReader {
                      : gguf_->load_rows(s.name, s.row_begin, s.rows, read_as);
     } else {
       w = st_->load(s.name);
+      if (!w.is_floating_point())
+        throw ModelError(path_ + ": tensor '" + s.name + "' is " +
+                         std::string(c10::toString(w.scalar_type())) +
+                         ", expected a floating-point weight");
       if (s.rows >= 0) {
         if (w.dim() < 1 || w.size(0) < s.row_begin + s.rows)
           throw ModelError(path_ + ": tensor '" + s.name + "' has shape " + c10::str(w.sizes()) +

@@ -331,6 +331,9 @@ LoRAOptions load_lora(torch::nn::Module& root, const std::string& path) {
     if (!p)
       throw CheckpointError(path + ": LoRA tensor '" + name +
                             "' has no matching module in the model");
+    if (!c10::isFloatingType(entry.dtype))
+      throw CheckpointError(path + ": LoRA tensor '" + name + "' is " +
+                            std::string(c10::toString(entry.dtype)) + ", expected floating point");
     if (p->sizes().vec() != entry.shape) {
       throw CheckpointError(path + ": LoRA tensor '" + name + "': shape mismatch with the model");
     }

@@ -24,8 +24,11 @@ struct DtypeInfo {
   torch::Dtype dtype;
   uint64_t size;
 };
-const DtypeInfo kDtypes[] = {
-    {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2}, {"BF16", torch::kBFloat16, 2}};
+const DtypeInfo kDtypes[] = {{"F32", torch::kFloat32, 4},
+                             {"F16", torch::kFloat16, 2},
+                             {"BF16", torch::kBFloat16, 2},
+                             {"I64", torch::kInt64, 8},
+                             {"I32", torch::kInt32, 4}};
 
 const char* dtype_name(torch::Dtype d) {
   for (const auto& info : kDtypes) {
@@ -78,7 +81,8 @@ SafetensorsEntry parse_entry(const std::string& name, const Json& v, uint64_t da
     if (v["dtype"].is_string() && v["dtype"].get<std::string>() == d.name) info = &d;
   }
   if (!info)
-    throw fail(where, "unsupported dtype " + v["dtype"].dump() + " (supported: F32, F16, BF16)");
+    throw fail(where,
+               "unsupported dtype " + v["dtype"].dump() + " (supported: F32, F16, BF16, I64, I32)");
   e.dtype = info->dtype;
   if (!v["shape"].is_array()) throw fail(where, "shape must be an array");
   uint64_t numel = 1;
@@ -237,7 +241,8 @@ void save_safetensors(const std::string& path,
     const char* dn = dtype_name(t.scalar_type());
     if (!dn)
       throw ModelError(path + ": cannot save tensor '" + name + "' of dtype " +
-                       std::string(c10::toString(t.scalar_type())) + " (F32, F16, BF16 only)");
+                       std::string(c10::toString(t.scalar_type())) +
+                       " (F32, F16, BF16, I64, I32 only)");
     const uint64_t n = t.numel() * t.element_size();
     header[name] = {
         {"dtype", dn}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + n}}};

@@ -46,16 +46,21 @@ KnowledgeOptions KnowledgeOptions::from_config(ConfigNode& node, const std::stri
   o.lora = llm::LoRAOptions::from_config(lora);
   o.fields.clear();
   const auto fields = node.get_string_list("fields", {"title"});
-  if (fields.empty()) node.fail("fields", "at least one of title, brand, categories is needed");
+  static const std::pair<const char*, ItemField> kNames[] = {
+      {"title", ItemField::kTitle},
+      {"brand", ItemField::kBrand},
+      {"categories", ItemField::kCategories},
+      {"features", ItemField::kFeatures},
+      {"description", ItemField::kDescription}};
+  const char* expected = "title, brand, categories, features or description";
+  if (fields.empty())
+    node.fail("fields", std::string("at least one of ") + expected + " is needed");
   for (const auto& f : fields) {
-    if (f == "title")
-      o.fields.push_back(ItemField::kTitle);
-    else if (f == "brand")
-      o.fields.push_back(ItemField::kBrand);
-    else if (f == "categories")
-      o.fields.push_back(ItemField::kCategories);
-    else
-      node.fail("fields", "unknown field \"" + f + "\" (expected title, brand or categories)");
+    const auto* named = std::find_if(std::begin(kNames), std::end(kNames),
+                                     [&](const auto& n) { return f == n.first; });
+    if (named == std::end(kNames))
+      node.fail("fields", "unknown field \"" + f + "\" (expected " + expected + ")");
+    o.fields.push_back(named->second);
   }
   o.recent_items = node.get_int("recent_items", o.recent_items, 1, 1000);
   o.max_tokens = node.get_int("max_tokens", o.max_tokens, 2, 4096);
@@ -122,9 +127,10 @@ std::string KnowledgeEncoderImpl::item_text(int64_t item) const {
   const auto i = static_cast<size_t>(item - 1);
   std::string text;
   for (const auto& f : options.fields) {
-    const std::string& v = f == ItemField::kTitle   ? catalog_.title[i]
-                           : f == ItemField::kBrand ? catalog_.brand[i]
-                                                    : catalog_.categories[i];
+    static std::vector<std::string> ItemCatalog::*const kColumn[] = {
+        &ItemCatalog::title, &ItemCatalog::brand, &ItemCatalog::categories, &ItemCatalog::features,
+        &ItemCatalog::description};
+    const std::string& v = (catalog_.*kColumn[static_cast<int>(f)])[i];
     if (v.empty()) continue;
     if (!text.empty()) text += ", ";
     text += v;

@@ -3,7 +3,13 @@
 
 #include <torch/torch.h>
 
+#include "coco/common/error.h"
+
 namespace coco {
+
+ItemTable RecommenderImpl::item_table() {
+  throw ConfigError(name() + ": its scores are not a dot product with an item table");
+}
 
 std::vector<ParamGroup> RecommenderImpl::param_groups() {
   ParamGroup all{"model", {}, 0};

@@ -1,5 +1,6 @@
-// Conformance tests run on every registered backbone: shapes, causality, padding
-// invariance, a finite loss whose gradient reaches every parameter, save/load round trip.
+// Conformance tests run on every registered backbone: shapes (and the item table that serves
+// score_all), causality, padding invariance, a finite loss whose gradient reaches every
+// parameter, save/load round trip.
 #include "coco/backbones/backbone.h"
 
 #include <gtest/gtest.h>
@@ -41,6 +42,12 @@ TEST_P(Conformance, ShapesOfEveryOutput) {
   EXPECT_EQ(scores.sizes(), (std::vector<int64_t>{3, 5}));
   // score() agrees with the matching columns of score_all().
   EXPECT_TRUE(torch::allclose(scores, b->score_all(repr).gather(1, cand), 1e-5, 1e-5));
+  // The exported item table scores as score_all() does (coco-recommend --export).
+  const ItemTable table = b->item_table();
+  ASSERT_EQ(table.items.sizes(), (std::vector<int64_t>{kItems + 1, d}));
+  auto served = repr.matmul(table.items.t());
+  if (table.bias.defined()) served = served + table.bias;
+  EXPECT_TRUE(torch::allclose(served, b->score_all(repr), 1e-5, 1e-5));
 }
 
 TEST_P(Conformance, NoPositionSeesALaterOne) {

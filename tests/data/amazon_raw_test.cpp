@@ -402,7 +402,78 @@ TEST_F(AmazonRawTest, FormatNames) {
   EXPECT_EQ(parse_amazon_format("2014"), AmazonFormat::k2014);
   EXPECT_EQ(parse_amazon_format("2018"), AmazonFormat::k2018);
   EXPECT_EQ(parse_amazon_format("auto"), AmazonFormat::kAuto);
-  EXPECT_THROW(parse_amazon_format("2023"), coco::Error);
+  EXPECT_EQ(parse_amazon_format("2023"), AmazonFormat::k2023);
+  EXPECT_THROW(parse_amazon_format("2024"), coco::Error);
+}
+
+// Amazon Reviews 2023 (user_id, parent_asin, timestamp in ms; metadata with store,
+// features and description lists) gives the same files as the same sample in the 2018
+// syntax (reviewerID, asin, unixReviewTime in s; brand, feature, description).
+TEST_F(AmazonRawTest, Reviews2023GiveTheSameFilesAsThe2018Sample) {
+  struct R {
+    const char *user, *item;
+    int64_t seconds;
+  };
+  const std::vector<R> rs = {{"UA", "P1", 30}, {"UB", "P2", 10}, {"UA", "P2", 20},
+                             {"UB", "P1", 40}, {"UA", "P3", 50}, {"UB", "P3", 5}};
+  std::vector<std::string> r2018, r2023;
+  for (const auto& r : rs) {
+    r2018.push_back(std::string(R"({"overall": 5.0, "reviewerID": ")") + r.user +
+                    R"(", "asin": ")" + r.item + R"(", "unixReviewTime": )" +
+                    std::to_string(r.seconds) + "}");
+    r2023.push_back(std::string(R"({"rating": 5.0, "title": "t", "text": "x", "images": [], )") +
+                    R"("asin": ")" + r.item + R"(v", "parent_asin": ")" + r.item +
+                    R"(", "user_id": ")" + r.user + R"(", "timestamp": )" +
+                    std::to_string(r.seconds * 1000) +
+                    R"(, "helpful_vote": 0, "verified_purchase": true})");
+  }
+  const std::vector<std::string> m2018 = {
+      R"({"asin": "P1", "title": "Rose &amp; Oud Soap", "brand": "Acme", "category": ["Beauty", "Bath"], "feature": ["Vegan", "", "100 g"], "description": ["Gentle.", "Made in France."]})",
+      R"({"asin": "P2", "title": "Comb", "brand": "", "category": [], "feature": [], "description": []})",
+      R"({"asin": "P3", "title": "Brush", "category": ["Beauty", "Tools", "Brushes"]})"};
+  const std::vector<std::string> m2023 = {
+      R"({"main_category": "All Beauty", "title": "Rose &amp; Oud Soap", "average_rating": 4.5, "rating_number": 10, "features": ["Vegan", "", "100 g"], "description": ["Gentle.", "Made in France."], "price": null, "images": [], "videos": [], "store": "Acme", "categories": ["Beauty", "Bath"], "details": {"Brand": "Acme"}, "parent_asin": "P1"})",
+      R"({"main_category": "All Beauty", "title": "Comb", "features": [], "description": [], "store": null, "categories": [], "parent_asin": "P2"})",
+      R"({"main_category": "All Beauty", "title": "Brush", "features": [], "description": [], "store": "", "categories": ["Beauty", "Tools", "Brushes"], "parent_asin": "P3"})"};
+  const auto old_files = run(write_gz("r2018.json.gz", join(r2018)),
+                             write_gz("m2018.json.gz", join(m2018)), 1, AmazonFormat::k2018);
+  for (const auto format : {AmazonFormat::k2023, AmazonFormat::kAuto}) {
+    const auto new_files = run(write_gz("All_Beauty.jsonl.gz", join(r2023)),
+                               write_plain("meta_All_Beauty.jsonl", join(m2023)), 1, format);
+    EXPECT_EQ(new_files, old_files);
+  }
+  // UA: P1@30, P2@20, P3@50 -> P2, P1, P3; UB: P3@5, P2@10, P1@40.
+  EXPECT_EQ(old_files.first, "1 1 2 3\n2 3 1 2\n");
+  EXPECT_EQ(old_files.second,
+            "item_id\traw_id\ttitle\tbrand\tcategories\tfeatures\tdescription\n"
+            "1\tP2\tComb\t\t\t\t\n"
+            "2\tP1\tRose & Oud Soap\tAcme\tBath\tVegan | 100 g\tGentle. Made in France.\n"
+            "3\tP3\tBrush\t\tTools | Brushes\t\t\n");
+}
+
+TEST_F(AmazonRawTest, Reviews2023ErrorsNameTheFileAndLine) {
+  const std::string good =
+      R"({"rating": 5.0, "asin": "a1", "parent_asin": "P1", "user_id": "U1", "timestamp": 1000})";
+  const auto no_parent = write_plain(
+      "a.jsonl", join({good, R"({"rating": 5.0, "asin": "a1", "user_id": "U2", "timestamp": 1})"}));
+  EXPECT_EQ(error_of(no_parent, "", 1), no_parent + ":2: missing field 'parent_asin'");
+  const auto bad_time = write_plain(
+      "b.jsonl", join({good, R"({"parent_asin": "P1", "user_id": "U2", "timestamp": "soon"})"}));
+  EXPECT_EQ(error_of(bad_time, "", 1), bad_time + ":2: non-numeric timestamp \"soon\"");
+  // A 2018 line in a file the first line made 2023: the names, not a silent mix of units.
+  const auto mixed = write_plain(
+      "c.jsonl", join({good, R"({"reviewerID": "U2", "asin": "P1", "unixReviewTime": 5})"}));
+  EXPECT_EQ(error_of(mixed, "", 1), mixed + ":2: missing field 'user_id'");
+  const auto reviews = write_plain("d.jsonl", join({good}));
+  const auto meta = write_plain(
+      "m.jsonl", join({R"({"parent_asin": "P1", "title": "x", "features": "one", "store": 5})"}));
+  EXPECT_EQ(error_of(reviews, meta, 1), meta + ":1: field 'store' is not a string");
+  EXPECT_EQ(
+      error_of(reviews,
+               write_plain("m2.jsonl", join({R"({"parent_asin": "P1", "features": [1]})"})), 1),
+      path("m2.jsonl") + ":1: field 'features' holds a non-string entry");
+  EXPECT_EQ(error_of(reviews, meta, 1, AmazonFormat::k2018),
+            reviews + ":1: missing field 'reviewerID'");
 }
 
 }  // namespace

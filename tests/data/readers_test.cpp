@@ -33,6 +33,21 @@ TEST(Readers, UniformFormatLoads) {
             (std::vector<int32_t>{4, 3, 2, 1}));
 }
 
+TEST(Readers, ItemsTsvColumnsInAnyOrderWithFeaturesAndDescription) {
+  test::TempDir dir;
+  const auto cat = read_items_tsv(
+      dir.write("items.tsv",
+                "item_id\tdescription\ttitle\tfeatures\textra\n1\tGentle.\tSoap\tVegan | 100 g\tz\n"
+                "2\t\tComb\t\tz\n"));
+  ASSERT_EQ(cat.size(), 2);
+  EXPECT_EQ(cat.title[0], "Soap");
+  EXPECT_EQ(cat.features[0], "Vegan | 100 g");
+  EXPECT_EQ(cat.description[0], "Gentle.");
+  EXPECT_EQ(cat.description[1], "");
+  EXPECT_EQ(cat.brand[1], "");  // absent columns are empty, one entry per item
+  EXPECT_EQ(cat.raw_id.size(), 2u);
+}
+
 struct BadSequences {
   const char* contents;
   const char* message;  // after "<file>:"

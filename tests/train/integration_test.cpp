@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "coco/eval/report.h"
@@ -180,6 +181,95 @@ TEST(ToolsIntegration, CtrlCSavesACheckpointAndResumeFinishesTheRun) {
   EXPECT_TRUE(read_checkpoint_meta(d.file("run/last.pt")).state.finished);
 }
 
+// The Python snippet of the README (NumPy only) that recommends from an export, reading
+// `dir` and printing its top-10 lists, one user per line.
+std::string readme_snippet(const std::string& dir) {
+  std::ifstream in(std::string(COCO_SOURCE_DIR) + "/README.md");
+  const std::string readme((std::istreambuf_iterator<char>(in)), {});
+  const auto begin = readme.find("```python\n", readme.find("<!-- serving-snippet -->"));
+  if (begin == std::string::npos) return "";
+  std::string code = readme.substr(begin + 10, readme.find("```", begin + 10) - begin - 10);
+  const std::string path = "runs/amazon_beauty/export";
+  code.replace(code.find(path), path.size(), dir);
+  return code + "np.savetxt(__import__('sys').stdout, top10, fmt='%d')\n";
+}
+
+// coco-recommend's lists hit the test items exactly as often as coco-eval's HR@10 says, the
+// exported vectors give the same lists through the README's NumPy snippet, and bad input
+// ends with one line.
+TEST(ToolsIntegration, RecommendHitsEqualEvalAndTheExportServesTheSameLists) {
+  test::TempDir d;
+  std::string items = "item_id\traw_id\ttitle\tbrand\tcategories\n";
+  for (int i = 1; i <= 40; ++i)
+    items +=
+        std::to_string(i) + "\tr" + std::to_string(i) + "\tItem " + std::to_string(i) + "\t\t\n";
+  d.write("data/items.tsv", items);
+  std::vector<std::vector<int>> seqs;
+  std::string text;
+  for (int u = 1; u <= 60; ++u) {
+    seqs.emplace_back();
+    text += std::to_string(u);
+    for (int k = 0; k < 3 + u % 7; ++k) {
+      seqs.back().push_back((u * 7 + k * 13) % 40 + 1);
+      text += " " + std::to_string(seqs.back().back());
+    }
+    text += "\n";
+  }
+  d.write("data/sequences.txt", text);
+  ASSERT_EQ(tool(train_cmd(d)).code, 0);
+  const std::string data = " --set data.path=" + d.file("data");
+  ASSERT_EQ(
+      tool(kTools + "/coco-eval " + d.file("run") + data + " --report " + d.file("eval.json")).code,
+      0);
+  const ToolRun rec = tool(kTools + "/coco-recommend " + d.file("run") + data + " --titles -o " +
+                           d.file("recs.tsv") + " --export " + d.file("export"));
+  ASSERT_EQ(rec.code, 0) << rec.output;
+
+  std::ifstream tsv(d.file("recs.tsv"));
+  std::string line;
+  std::getline(tsv, line);
+  EXPECT_EQ(line, "user\trank\titem\tscore\ttitle");
+  std::vector<std::vector<int>> lists(60);
+  int64_t hits = 0;
+  while (std::getline(tsv, line)) {
+    std::istringstream f(line);
+    int user = 0, rank = 0, item = 0;
+    f >> user >> rank >> item;
+    ASSERT_EQ(rank, static_cast<int>(lists[user - 1].size()) + 1) << line;
+    EXPECT_NE(line.find("\tItem " + std::to_string(item)), std::string::npos) << line;
+    lists[user - 1].push_back(item);
+    hits += item == seqs[user - 1].back();
+  }
+  const double hr = read_json_file(d.file("eval.json"))["metrics"]["HR@10"];
+  EXPECT_EQ(static_cast<double>(hits) / 60, hr);
+  EXPECT_GT(hits, 0);
+
+  if (test::run_command("/usr/bin/python3 -c 'import numpy'", line) == 0) {
+    const std::string snippet = readme_snippet(d.file("export"));
+    ASSERT_FALSE(snippet.empty()) << "README.md has no serving snippet";
+    const ToolRun py = tool("/usr/bin/python3 " + d.write("serve.py", snippet));
+    ASSERT_EQ(py.code, 0) << py.output;
+    std::istringstream rows(py.output);
+    for (const auto& expected : lists) {
+      std::vector<int> got(10);
+      for (int& i : got) rows >> i;
+      EXPECT_EQ(got, expected);
+    }
+  }
+
+  const ToolRun jsonl = tool(kTools + "/coco-recommend " + d.file("run") + data +
+                             " --format jsonl -k 10 --users " + d.write("users.txt", "3\n1\n"));
+  ASSERT_EQ(jsonl.code, 0) << jsonl.output;
+  const Json first = Json::parse(jsonl.output.substr(0, jsonl.output.find('\n')));
+  EXPECT_EQ(first["user"], 3);
+  EXPECT_EQ(first["items"], Json(lists[2]));
+  expect_one_line_error(tool(kTools + "/coco-recommend " + d.file("run") + data + " --users " +
+                             d.write("bad.txt", "1\n61\n")),
+                        4, d.file("bad.txt") + ":2: expected a user id in 1..60, got '61'");
+  expect_one_line_error(tool(kTools + "/coco-recommend " + d.file("run") + data + " -k 40"), 7,
+                        "items are left to recommend once the history is excluded");
+}
+
 }  // namespace
 }  // namespace coco
 
@@ -246,6 +336,35 @@ TEST(CoCoIntegration, TrainingOnABeautySliceLiftsValidationNdcgAndLogsDiagnostic
   ASSERT_EQ(plain.code, 0) << plain.output;
   EXPECT_EQ(read_json_file(d.file("plain.json"))["metrics"],
             read_json_file(d.file("alone.json"))["metrics"]);
+
+  // coco-recommend with the knowledge: the validation lists hit the validation items
+  // exactly as often as coco-eval's HR@10 says.
+  ASSERT_EQ(tool(kTools + "/coco-eval " + d.file("run") + " --split valid --report " +
+                 d.file("full.json"))
+                .code,
+            0);
+  const ToolRun rec =
+      tool(kTools + "/coco-recommend " + d.file("run") + " --split valid -o " + d.file("recs.tsv"));
+  ASSERT_EQ(rec.code, 0) << rec.output;
+  std::ifstream seqs(test::shared_dataset("amazon-beauty") + "/sequences.txt");
+  std::vector<int> valid;
+  for (std::string line; valid.size() < 6000 && std::getline(seqs, line);) {
+    std::istringstream f(line);
+    std::vector<int> items;
+    for (int v = 0; f >> v;) items.push_back(v);
+    valid.push_back(items[items.size() - 2]);  // items[0] is the user id
+  }
+  std::ifstream tsv(d.file("recs.tsv"));
+  std::string line;
+  std::getline(tsv, line);
+  int64_t hits = 0, rows = 0;
+  for (int user = 0, rank = 0, item = 0; std::getline(tsv, line); ++rows) {
+    std::istringstream(line) >> user >> rank >> item;
+    hits += item == valid[static_cast<size_t>(user - 1)];
+  }
+  EXPECT_EQ(rows, 60000);
+  EXPECT_EQ(static_cast<double>(hits) / 6000,
+            read_json_file(d.file("full.json"))["metrics"]["HR@10"].get<double>());
 }
 
 // CoCo with the checkpoints researchers have: a Hugging Face folder (random weights of a

@@ -52,6 +52,7 @@ class BackboneImpl : public RecommenderImpl {
   torch::Tensor user_repr(const EvalBatch& batch) override;
   torch::Tensor score_all(const torch::Tensor& repr) override;
   torch::Tensor score(const torch::Tensor& repr, const torch::Tensor& items) override;
+  ItemTable item_table() override { return {item_embeddings(), {}}; }
 };
 
 /// The options every next-item backbone has; its own options derive from these.

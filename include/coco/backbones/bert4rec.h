@@ -39,6 +39,7 @@ class BERT4RecImpl : public BackboneImpl {
   torch::Tensor user_repr(const EvalBatch& batch) override;  // appends [MASK]
   torch::Tensor score_all(const torch::Tensor& repr) override;
   torch::Tensor score(const torch::Tensor& repr, const torch::Tensor& items) override;
+  ItemTable item_table() override;  // the table's first V + 1 rows and the output bias
   bool is_causal() const override { return false; }
   torch::Tensor item_embeddings() override { return item_emb_->weight; }  // [V + 2, d]
   int64_t hidden_size() const override { return options.hidden; }

@@ -1,4 +1,4 @@
-// Converter from raw Amazon review dumps (McAuley lab, 2014 and 2018 releases) to the
+// Converter from raw Amazon review dumps (McAuley lab, 2014, 2018 and 2023 releases) to the
 // project's uniform dataset format (sequences.txt + items.tsv), following S3-Rec's
 // data_process.py. Not a general JSON library and not a dataset loader for training.
 #pragma once
@@ -9,17 +9,21 @@
 
 namespace coco::data {
 
-/// Syntax of the input lines. 2014: reviews are strict JSON, metadata are Python dict
-/// literals. 2018: both files are strict JSON lines. Auto: every line of either file may
-/// use either syntax (JSON true/false/null and Python True/False/None both accepted).
-enum class AmazonFormat { kAuto, k2014, k2018 };
+/// Syntax and field names of the input lines. 2014: reviews are strict JSON, metadata are
+/// Python dict literals. 2018: both files are strict JSON lines. 2014 and 2018 name the user
+/// reviewerID, the item asin and the time unixReviewTime (seconds). 2023 (Amazon Reviews
+/// 2023): strict JSON lines naming them user_id, parent_asin and timestamp (milliseconds);
+/// the metadata's parent_asin, store (the brand), features and description. Auto: every
+/// line may use either syntax; a file's first record decides the names (2023's when it has
+/// user_id, in the metadata parent_asin), so times are never compared across units.
+enum class AmazonFormat { kAuto, k2014, k2018, k2023 };
 
-/// Parses "auto", "2014" or "2018"; anything else throws coco::Error.
+/// Parses "auto", "2014", "2018" or "2023"; anything else throws coco::Error.
 AmazonFormat parse_amazon_format(const std::string& name);
 
 struct AmazonRawOptions {
-  std::string reviews_path;  // reviews_<Cat>_5.json.gz or <Cat>_5.json.gz (.gz optional)
-  std::string meta_path;     // meta_<Cat>.json.gz; empty: items.tsv gets raw ids only
+  std::string reviews_path;  // reviews_<Cat>_5.json.gz, <Cat>_5.json.gz or <Cat>.jsonl(.gz)
+  std::string meta_path;     // meta_<Cat>.json(l).gz; empty: items.tsv gets raw ids only
   int64_t k = 5;             // user and item core (>= 1)
   AmazonFormat format = AmazonFormat::kAuto;
   bool drop_duplicates = false;  // keep only a user's earliest review of an item
@@ -27,10 +31,12 @@ struct AmazonRawOptions {
 
 /// One row of items.tsv; text fields are already cleaned (see clean_text()).
 struct AmazonItem {
-  std::string raw_id;      // ASIN
-  std::string title;       // may be empty
-  std::string brand;       // may be empty
-  std::string categories;  // category path levels except the root, joined with " | "
+  std::string raw_id;       // ASIN
+  std::string title;        // may be empty
+  std::string brand;        // may be empty
+  std::string categories;   // category path levels except the root, joined with " | "
+  std::string features;     // 2018 feature / 2023 features, joined with " | "
+  std::string description;  // description (2014 one string, 2018/2023 a list joined by " ")
 };
 
 /// The converted dataset. User u (1-based) is user_raw_ids[u-1] with items
@@ -53,7 +59,8 @@ struct AmazonDataset {
 AmazonDataset convert_amazon_raw(const AmazonRawOptions& options);
 
 /// Writes <dir>/sequences.txt and <dir>/items.tsv (creating dir), each atomically
-/// (written to a temporary file in dir, then renamed). Throws coco::DataError on I/O errors.
+/// (written to a temporary file in dir, then renamed); items.tsv has the columns features and
+/// description only when an item has one. Throws coco::DataError on I/O errors.
 void write_uniform_dataset(const AmazonDataset& dataset, const std::string& dir);
 
 /// Text cleaning used for every items.tsv field: HTML entities unescaped once (&amp;

@@ -82,6 +82,11 @@ int64_t history_length(const Interactions& data, int64_t u, Split split);
 EvalBatch make_eval_batch(const Interactions& data, const std::vector<int64_t>& users,
                           int64_t begin, int64_t end, Split split, int64_t max_len);
 
+/// Batch for users [begin, end) of `users` whose histories are their whole sequences (what to
+/// recommend after everything they did); the target is 0.
+EvalBatch make_history_batch(const Interactions& data, const std::vector<int64_t>& users,
+                             int64_t begin, int64_t end, int64_t max_len);
+
 /// How often each item occurs in the training parts: [V + 1], index = item id.
 std::vector<int64_t> train_item_counts(const Interactions& data);
 

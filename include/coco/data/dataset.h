@@ -22,10 +22,13 @@ struct Interactions {
   void add_user(const std::vector<int32_t>& seq);
 };
 
-/// Text of the items; row i describes item id i + 1. Any field may be empty.
+/// Text of the items; row i describes item id i + 1. Any field may be empty; every field
+/// has one entry per item.
 struct ItemCatalog {
-  std::vector<std::string> raw_id, title, brand, categories;
+  std::vector<std::string> raw_id, title, brand, categories, features, description;
   int64_t size() const { return static_cast<int64_t>(raw_id.size()); }
+  /// Gives every field n entries (new ones empty).
+  void resize(size_t n);
 };
 
 /// A loaded dataset: the interactions, the catalogue and where they came from.

@@ -1,6 +1,6 @@
 // What the tools do, as library calls: coco-train's run (train, select on validation, test,
-// report) and coco-eval's evaluation of a checkpoint. The tools only parse their command
-// lines into these options.
+// report), coco-eval's evaluation of a checkpoint and coco-recommend's top-K lists and
+// export. The tools only parse their command lines into these options.
 #pragma once
 
 #include <optional>
@@ -40,5 +40,23 @@ struct EvalRunOptions {
 
 /// Evaluates a checkpoint and prints the results tables to `out`.
 void eval_run(const EvalRunOptions& options, std::ostream& out);
+
+struct RecommendRunOptions {
+  std::string checkpoint;      // best.pt, last.pt or a run directory
+  std::string split = "test";  // valid, test (the histories coco-eval ranks) or next
+  int64_t k = 10;
+  bool include_history = false;        // allow items the user already has
+  bool backbone_only = false;          // CoCo: the backbone's own h_rs
+  std::string users_file;              // user ids (1-based, as in sequences.txt), one per line
+  std::string format = "tsv";          // tsv or jsonl
+  bool titles = false;                 // add each item's title
+  std::vector<std::string> overrides;  // data.path, coco.knowledge.llm.path, eval.batch_size
+  std::string device;                  // "" = the run's
+  std::string output_file;             // "" = `out`
+  std::string export_dir;              // also (or instead, with k = 0) export the vectors
+};
+
+/// Writes the top-K lists of a checkpoint (and the exported vectors, when asked).
+void recommend_run(const RecommendRunOptions& options, std::ostream& out);
 
 }  // namespace coco

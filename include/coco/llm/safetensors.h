@@ -1,5 +1,6 @@
 // safetensors reader and writer: single files and sharded checkpoints
-// (model.safetensors.index.json). F32, F16 and BF16; every header offset and size is checked
+// (model.safetensors.index.json). F32, F16, BF16, I64 and I32 (the integer types for index
+// tensors, never weights: the loaders refuse them); every header offset and size is checked
 // against the file before reading. Not a model loader: see llama_loader.h.
 #pragma once
 

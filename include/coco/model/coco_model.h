@@ -83,6 +83,7 @@ class CoCoModelImpl : public RecommenderImpl {
   torch::Tensor score(const torch::Tensor& repr, const torch::Tensor& items) override {
     return backbone_->score(repr, items);
   }
+  ItemTable item_table() override { return backbone_->item_table(); }
   /// "recommender" at train.lr, "knowledge" and "lora" at their own rates.
   std::vector<ParamGroup> param_groups() override;
   void set_epoch(int64_t epoch) override { epoch_ = epoch; }

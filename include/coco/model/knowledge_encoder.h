@@ -19,7 +19,7 @@
 
 namespace coco {
 
-enum class ItemField { kTitle, kBrand, kCategories };  // items.tsv columns
+enum class ItemField { kTitle, kBrand, kCategories, kFeatures, kDescription };  // items.tsv columns
 
 struct KnowledgeOptions {
   llm::LlamaLoadOptions llm;       // the LLM file, dtype, device

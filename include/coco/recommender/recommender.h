@@ -25,6 +25,13 @@ struct LossTerms {
   std::vector<std::pair<std::string, torch::Tensor>> parts;  // name → [] detached
 };
 
+/// Scores as a dot product, for serving with an index: score_all(repr) equals
+/// repr · items^T + bias.
+struct ItemTable {
+  torch::Tensor items;  // [V + 1, d], row = item id (row 0 padding)
+  torch::Tensor bias;   // [V + 1]; undefined when there is none
+};
+
 /// What a model's run stages (start_run, finish_run) may use.
 struct RunContext {
   const Interactions& data;
@@ -68,6 +75,10 @@ class RecommenderImpl : public torch::nn::Module {
 
   /// Scores of every item id for each user; column 0 (padding) is meaningless.
   virtual torch::Tensor score_all(const torch::Tensor& repr) = 0;  // [B, d] → [B, V + 1]
+
+  /// The table score_all multiplies with; ConfigError (naming the model) for a model
+  /// whose scores are not a dot product with an item table.
+  virtual ItemTable item_table();
 
   /// Scores of the given item ids.
   virtual torch::Tensor score(const torch::Tensor& repr,  // [B, d]
