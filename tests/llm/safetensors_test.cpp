@@ -30,14 +30,19 @@ void expect_error(const std::string& path, const std::string& needle) {
   }
 }
 
-TEST(Safetensors, RoundTripsF32F16Bf16WithMetadata) {
+TEST(Safetensors, RoundTripsEveryDtypeWithMetadata) {
   TempDir tmp;
   const auto a = torch::randn({3, 5});
   const auto b = torch::randn({7}).to(torch::kFloat16);
   const auto c = torch::randn({2, 2, 2}).to(torch::kBFloat16);
-  save_safetensors(tmp.file("x.safetensors"), {{"a", a}, {"b", b}, {"c", c}}, {{"k", "v"}});
+  const auto i64 = torch::tensor(std::vector<int64_t>{-1, 0, int64_t{1} << 40});
+  const auto i32 = torch::tensor({7, -3}, torch::kInt32);
+  save_safetensors(tmp.file("x.safetensors"),
+                   {{"a", a}, {"b", b}, {"c", c}, {"i64", i64}, {"i32", i32}}, {{"k", "v"}});
   SafetensorsFile f(tmp.file("x.safetensors"));
-  EXPECT_EQ(f.entries().size(), 3u);
+  EXPECT_EQ(f.entries().size(), 5u);
+  EXPECT_TRUE(torch::equal(f.load("i64"), i64));
+  EXPECT_TRUE(torch::equal(f.load("i32"), i32));
   EXPECT_EQ(f.metadata().at("k"), "v");
   EXPECT_TRUE(torch::equal(f.load("a"), a));
   EXPECT_TRUE(torch::equal(f.load("b"), b));
@@ -79,8 +84,8 @@ TEST(Safetensors, RejectsHeadersThatLie) {
       "data_offsets [8, 0]");
   expect_error(tmp.write("dtype.st",
                          file_with_header(
-                             R"({"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data)),
-               "unsupported dtype \"I64\"");
+                             R"({"w":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})", data)),
+               "unsupported dtype \"F64\"");
   expect_error(tmp.write("json.st", file_with_header("{not json", data)), "invalid JSON");
   expect_error(
       tmp.write("neg.st", file_with_header(
