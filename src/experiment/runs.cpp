@@ -1,4 +1,4 @@
-// coco-train's and coco-eval's runs.
+// coco-train's, coco-eval's and coco-recommend's runs.
 #include "coco/experiment/runs.h"
 
 #include <chrono>
