@@ -108,6 +108,19 @@ TEST_F(CoCoModelTest, ConfigErrorsNameTheJsonPath) {
             std::string::npos);
 }
 
+TEST_F(CoCoModelTest, ItemTextJoinsTheChosenFieldsFeaturesAndDescriptionIncluded) {
+  ItemCatalog catalog;
+  catalog.resize(2);
+  catalog.title = {"Soap", "Comb"};
+  catalog.features = {"Vegan | 100 g", ""};
+  catalog.description = {"Gentle.", "Wide teeth."};
+  Json j = {{"llm", {{"path", kLlm}}}, {"fields", {"description", "title", "features"}}};
+  ConfigNode node(j, "knowledge");
+  KnowledgeEncoderImpl enc(KnowledgeOptions::from_config(node, "."), catalog);
+  EXPECT_EQ(enc.item_text(1), "Gentle., Soap, Vegan | 100 g");
+  EXPECT_EQ(enc.item_text(2), "Wide teeth., Comb");  // an empty field is left out
+}
+
 TEST_F(CoCoModelTest, UserTextHoldsTheNewestItemsLastAfterBos) {
   Json config = small_config(data_dir_);
   config["coco"]["knowledge"]["max_tokens"] = 100;  // room for the newest title, not for all three
