@@ -60,7 +60,7 @@ PY
     [ -f "$ml/ml-100k.inter" ] &&
       { head -300 "$ml/ml-100k.inter"; echo "----"; head -100 "$ml/ml-100k.item"; } \
         > "$corpus/ml-100k" ;;
-  amazon)  # 2018 JSON and 2014 Python-literal dumps, plain and gzip
+  amazon)  # 2023 and 2018 JSON and 2014 Python-literal dumps, plain and gzip
     reviews=$(for u in U1 U2 U3; do for i in A1 A2 A3; do review "$u" "$i" "1${u#U}${i#A}"; done; done)
     { echo "$reviews"; echo "----"
       echo '{"asin": "A1", "title": "Soap &amp; Co", "brand": "B", "category": ["Beauty", "Skin"]}'
@@ -68,6 +68,11 @@ PY
     { echo "$reviews"; echo "----"
       echo "{'asin': 'A1', 'title': 'Caf\\xc3\\xa9 \\'Noir\\'', 'categories': [['Beauty', 'Skin']]}"
       echo "{'asin': 'A3', 'title': u'Cr\\xe8me', 'imUrl': None, 'x': True}"; } > "$corpus/2014"
+    { for u in U1 U2 U3; do for i in A1 A2 A3; do
+        printf '{"rating": 5.0, "asin": "%sv", "parent_asin": "%s", "user_id": "%s", "timestamp": %s000}\n' \
+          "$i" "$i" "$u" "1${u#U}${i#A}"; done; done; echo "----"
+      echo '{"parent_asin": "A1", "title": "Soap", "store": "B", "features": ["Vegan", ""], "description": ["x", "y"], "categories": ["Beauty", "Skin"], "details": {"k": 1}}'
+    } > "$corpus/2023"
     { echo "$reviews" | gzip -c; printf '\n----\n'; } > "$corpus/gzip" ;;
 esac
 [ -d "tests/fixtures/fuzz/$target" ] && cp -n tests/fixtures/fuzz/"$target"/* "$corpus/" || true
