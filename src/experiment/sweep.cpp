@@ -194,6 +194,10 @@ std::string describe_exit(int status) {
   return "status " + std::to_string(status);
 }
 
+// "axis=value,...": the axis values that make a cell's baseline (defined with the summary).
+std::vector<std::pair<std::string, std::string>> parse_baseline(
+    const std::string& text, const std::vector<SweepCell>& cells);
+
 struct Pending {
   const SweepCell* cell;
   int64_t seed;
@@ -209,10 +213,11 @@ std::vector<Pending> pending_runs(const SweepOptions& o, const std::vector<Sweep
       const fs::path dir = run_dir(o, c, seed);
       const Json stamp = train_args(o, c, seed);
       const fs::path stamp_file = dir / "sweep.json";
-      if (fs::exists(stamp_file) && read_json_file(stamp_file.string()) != stamp) {
-        throw ConfigError(stamp_file.string() + ": this run was started with other arguments (" +
-                          read_json_file(stamp_file.string()).dump() +
-                          "); use another --out or remove " + dir.string());
+      if (fs::exists(stamp_file)) {
+        const Json found = read_json_file(stamp_file.string());
+        if (found != stamp)
+          throw ConfigError(stamp_file.string() + ": this run was started with other arguments (" +
+                            found.dump() + "); use another --out or remove " + dir.string());
       }
       if (fs::exists(dir / "report.json") && fs::exists(stamp_file)) {
         log << "[sweep] " << c.name << " seed " << seed << ": done before\n";
@@ -228,7 +233,7 @@ std::vector<Pending> pending_runs(const SweepOptions& o, const std::vector<Sweep
 
 int64_t run_sweep(const SweepOptions& o, std::ostream& log) {
   const std::vector<SweepCell> cells = sweep_cells(o);
-  summarize_sweep(o);  // checks the baseline before hours of training
+  parse_baseline(o.baseline, cells);  // a wrong baseline fails before hours of training
   const std::string bin = train_binary(o);
   const std::vector<Pending> todo = pending_runs(o, cells, log);
   struct sigaction sa {};
@@ -373,6 +378,11 @@ std::vector<std::pair<std::string, std::string>> parse_baseline(
 std::string summarize_sweep(const SweepOptions& o) {
   const std::vector<SweepCell> cells = sweep_cells(o);
   const auto base = parse_baseline(o.baseline, cells);
+  std::vector<std::map<int64_t, Json>> reports_by_cell;  // cells[i]'s reports, read once
+  for (const auto& c : cells) reports_by_cell.push_back(reports_of(o, c));
+  auto reports_for = [&](const SweepCell& c) -> const std::map<int64_t, Json>& {
+    return reports_by_cell[static_cast<size_t>(&c - cells.data())];
+  };
   std::string md;
   Json summary = Json::object();
   for (const auto& [where, title] :
@@ -381,7 +391,7 @@ std::string summarize_sweep(const SweepOptions& o) {
     std::vector<std::string> names;
     std::string rows;
     for (const auto& c : cells) {
-      const auto reports = reports_of(o, c);
+      const auto& reports = reports_for(c);
       if (reports.empty()) continue;
       const std::string file = run_dir(o, c, reports.begin()->first) + "/report.json";
       if (names.empty()) names = metric_order(metrics_at(reports.begin()->second, where, file));
@@ -424,7 +434,7 @@ std::string summarize_sweep(const SweepOptions& o) {
     for (const auto& c : cells) {
       const SweepCell* b = baseline_of(c, cells, base);
       if (b == nullptr || b == &c) continue;
-      const auto ours = reports_of(o, c), theirs = reports_of(o, *b);
+      const auto &ours = reports_for(c), &theirs = reports_for(*b);
       std::vector<int64_t> paired;
       for (const auto& [seed, _] : ours) {
         if (theirs.count(seed)) paired.push_back(seed);

@@ -11,27 +11,13 @@
 #include "coco/eval/evaluator.h"
 #include "coco/experiment/experiment.h"
 #include "coco/llm/safetensors.h"
+#include "eval/fixed_scores.h"
 #include "test_util.h"
 
 namespace coco {
 namespace {
 
-// Scores are a fixed [U, V + 1] table; the "representation" is the user's one-hot row.
-class FixedScores : public RecommenderImpl {
- public:
-  explicit FixedScores(torch::Tensor table) : table_(std::move(table)) {}
-  LossTerms loss(const TrainBatch&) override { return {}; }
-  torch::Tensor user_repr(const EvalBatch& b) override {
-    return torch::one_hot(b.users, table_.size(0)).to(torch::kFloat32);
-  }
-  torch::Tensor score_all(const torch::Tensor& repr) override { return repr.matmul(table_); }
-  torch::Tensor score(const torch::Tensor& repr, const torch::Tensor& items) override {
-    return score_all(repr).gather(1, items);
-  }
-
- private:
-  torch::Tensor table_;
-};
+using test::FixedScores;
 
 std::vector<int64_t> row(const torch::Tensor& t, int64_t r) {
   const auto c = t[r].contiguous();
